@@ -29,7 +29,7 @@ deps:
 	@if dpkg-query -W -f='$${Status}\n' $(PKGS_BUILD) $(PKGS_TEST) 2>/dev/null | grep -qv '^install ok installed' \
 	   || [ "$$(dpkg-query -W -f='$${Status}\n' $(PKGS_BUILD) $(PKGS_TEST) 2>/dev/null | wc -l)" -lt "$(words $(PKGS_BUILD) $(PKGS_TEST))" ]; then \
 		$(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(PKGS_BUILD) $(PKGS_TEST); \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(PKGS_BUILD) $(PKGS_TEST); \
 	fi
 
 build:

@@ -13,5 +13,17 @@ int cmd_history(hoist_ctx *ctx, int argc, char **argv);
 int cmd_images(hoist_ctx *ctx, int argc, char **argv);
 int cmd_rmi(hoist_ctx *ctx, int argc, char **argv);
 int cmd_gc(hoist_ctx *ctx, int argc, char **argv);
+int cmd_tag(hoist_ctx *ctx, int argc, char **argv);
+int cmd_ls(hoist_ctx *ctx, int argc, char **argv);
+int cmd_catalog(hoist_ctx *ctx, int argc, char **argv);
+int cmd_delete(hoist_ctx *ctx, int argc, char **argv);
+int cmd_login(hoist_ctx *ctx, int argc, char **argv);
+int cmd_logout(hoist_ctx *ctx, int argc, char **argv);
+int cmd_append(hoist_ctx *ctx, int argc, char **argv);
+int cmd_mutate(hoist_ctx *ctx, int argc, char **argv);
+int cmd_rebase(hoist_ctx *ctx, int argc, char **argv);
+int cmd_export(hoist_ctx *ctx, int argc, char **argv);
+int cmd_ls_layer(hoist_ctx *ctx, int argc, char **argv);
+int cmd_pack(hoist_ctx *ctx, int argc, char **argv);
 
 #endif

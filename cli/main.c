@@ -23,6 +23,18 @@ static const cli_command commands[] = {
 	{ "images", cmd_images, "list the images of the local store" },
 	{ "rmi", cmd_rmi, "remove names from the local store" },
 	{ "gc", cmd_gc, "delete unreferenced blobs of the local store" },
+	{ "tag", cmd_tag, "give an image another tag (registry: manifest PUT only)" },
+	{ "ls", cmd_ls, "list the tags of a repository" },
+	{ "catalog", cmd_catalog, "list the repositories of a registry" },
+	{ "delete", cmd_delete, "delete an image from a registry" },
+	{ "login", cmd_login, "store credentials for a registry" },
+	{ "logout", cmd_logout, "remove stored credentials" },
+	{ "append", cmd_append, "add directories or tarballs as layers to an image" },
+	{ "mutate", cmd_mutate, "change an image's config (entrypoint, env, user, ...)" },
+	{ "rebase", cmd_rebase, "swap the base layers of an image for a new base" },
+	{ "pack", cmd_pack, "a minimal non-root image from compiled programs" },
+	{ "export", cmd_export, "write the flattened filesystem to a directory or a tar" },
+	{ "ls-layer", cmd_ls_layer, "list the files each layer adds, changes, deletes" },
 	{ NULL, NULL, NULL },
 };
 

@@ -67,4 +67,15 @@ int hoist_ctx_retries(const hoist_ctx *ctx);
 void hoist_ctx_set_timeout(hoist_ctx *ctx, int seconds);
 int hoist_ctx_timeout(const hoist_ctx *ctx);
 
+/* Per-context state of a module (e.g. the registry clients, shared by
+ * every source and destination of one command so that connections and
+ * tokens are reused).  hoist_ctx_attach keeps `value` under `key` until the
+ * context is freed, when free_fn(value) runs; if the key is taken already,
+ * free_fn(value) runs at once and the existing value is returned in *out.
+ * Thread-safe. */
+int hoist_ctx_attach(hoist_ctx *ctx, const char *key, void *value,
+	void (*free_fn)(void *), void **out, hoist_error **err);
+/* The value attached under key, or NULL. */
+void *hoist_ctx_attached(hoist_ctx *ctx, const char *key);
+
 #endif

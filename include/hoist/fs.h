@@ -16,13 +16,16 @@ int hoist_fs_mkdir_p(int dirfd, const char *path, mode_t mode, hoist_error **err
  * random ".tmp-" name in the same directory; hoist_fs_tmp_commit fsyncs it,
  * renames it over `final` and fsyncs the directory, so a crash leaves either
  * the old file or the new one, never a torn one.  hoist_fs_tmp_abort (also
- * safe after commit, and on a zeroed struct) unlinks what is left. */
+ * safe after commit, after a failed open, and on HOIST_FS_TMP_INIT)
+ * unlinks what is left. */
 typedef struct hoist_fs_tmp {
 	int dirfd; /* borrowed */
 	int fd;
 	char name[64];
 	bool committed;
 } hoist_fs_tmp;
+
+#define HOIST_FS_TMP_INIT { .dirfd = -1, .fd = -1 }
 
 int hoist_fs_tmp_open(hoist_fs_tmp *t, int dirfd, mode_t mode, hoist_error **err);
 int hoist_fs_tmp_commit(hoist_fs_tmp *t, const char *final, hoist_error **err);

@@ -43,6 +43,20 @@ int hoist_layout_put_blob(hoist_layout *l, const hoist_digest *d, int64_t size,
 	hoist_reader *content, hoist_error **err);
 int hoist_layout_put_blob_mem(hoist_layout *l, const void *p, size_t n,
 	hoist_digest *out, hoist_error **err);
+/* A blob whose digest is known only once it is written (a layer being
+ * made): bytes written to the writer go to a temp file in blobs/sha256 and
+ * are hashed on the way; hoist_layout_blob_commit renames the file to its
+ * digest (fsync, rename, fsync dir) and returns digest and size.  Freeing
+ * the writer without commit removes the temp file. */
+typedef struct hoist_layout_blob_writer hoist_layout_blob_writer;
+int hoist_layout_blob_writer_new(hoist_layout *l, hoist_layout_blob_writer **out,
+	hoist_error **err);
+/* The writer side (borrowed; valid until commit/free). */
+hoist_writer *hoist_layout_blob_writer_sink(hoist_layout_blob_writer *w);
+int hoist_layout_blob_commit(hoist_layout_blob_writer *w, hoist_digest *digest,
+	int64_t *size, hoist_error **err);
+void hoist_layout_blob_writer_free(hoist_layout_blob_writer *w);
+
 /* A verifying reader over the stored blob. */
 int hoist_layout_open_blob(hoist_layout *l, const hoist_digest *d, int64_t size,
 	hoist_reader **out, hoist_error **err);

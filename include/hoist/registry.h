@@ -44,6 +44,13 @@ typedef struct hoist_registry hoist_registry;
 int hoist_registry_new(hoist_registry **out, hoist_ctx *ctx, const char *domain,
 	hoist_error **err);
 void hoist_registry_free(hoist_registry *r);
+/* The client for `domain` that ctx keeps (hoist_ctx_attach, key
+ * "registry:DOMAIN"), made on first use: every source, destination and
+ * convenience call of one ctx shares it, with its connections, scheme and
+ * tokens.  Borrowed; freed with the ctx.  Its hook and tuning are shared
+ * too: tests that set them use a client of their own. */
+int hoist_registry_shared(hoist_registry **out, hoist_ctx *ctx,
+	const char *domain, hoist_error **err);
 /* Borrowed. */
 const char *hoist_registry_domain(const hoist_registry *r);
 
@@ -142,7 +149,7 @@ int hoist_registry_catalog(hoist_registry *r, char ***repos, size_t *n,
 	hoist_error **err);
 void hoist_registry_strv_free(char **v, size_t n);
 
-/* Conveniences for the CLI, by reference (each opens a client). */
+/* Conveniences for the CLI, by reference (on the ctx's shared client). */
 
 /* Digest and media type (may be NULL) of what ref names, by HEAD. */
 int hoist_registry_resolve(hoist_ctx *ctx, const hoist_ref *ref,

@@ -40,6 +40,11 @@ typedef struct hoist_source_ops {
 	/* Optional: tags of the repository (registry, oci). NULL if n/a. */
 	int (*list_tags)(hoist_source *s, char ***tags, size_t *n,
 		hoist_error **err);
+	/* Optional: the image a blob can be mounted from, for a source that
+	 * combines blobs of several places (a composed image); NULL when the
+	 * blob lives nowhere mountable.  Without this op, s->ref. */
+	const hoist_imgref *(*blob_origin)(hoist_source *s,
+		const hoist_descriptor *d);
 	void (*free)(hoist_source *s);
 } hoist_source_ops;
 struct hoist_source {

@@ -254,6 +254,8 @@ static int finished(blob_reader *b, hoist_error **err)
 			/* the server no longer takes our range: start over */
 			b->ranges = false;
 		} else if (!(s == 429 || s >= 500) || b->attempts >= retries) {
+			if (s == 401)
+				reg_hint_401(b->r, &b->resp);
 			return reg_status_error(&b->resp, "GET blob", b->subject, err);
 		}
 	} else if (!reg_curl_retryable(b->result) || b->attempts >= retries) {
@@ -401,8 +403,8 @@ int hoist_registry_open_blob(hoist_registry *r, const char *repo,
 	int e = reg_base(r, &b->origin, err);
 	if (e == 0 && (!(b->subject = reg_subject(r, repo, d->str)) ||
 			      !(b->win = malloc(WINDOW)) ||
-			      asprintf(&b->url, "%s/v2/%s/blobs/%s", b->origin,
-				      repo, d->str) < 0 ||
+			      (asprintf(&b->url, "%s/v2/%s/blobs/%s", b->origin,
+				       repo, d->str) < 0 && !(b->url = NULL)) ||
 			      !(b->cur = strdup(b->url)) ||
 			      !(b->multi = curl_multi_init())))
 		e = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");

@@ -554,8 +554,8 @@ static const char *ref_reference(const hoist_ref *ref)
 int hoist_registry_resolve(hoist_ctx *ctx, const hoist_ref *ref,
 	hoist_digest *digest, char **media_type, hoist_error **err)
 {
-	_cleanup_(hoist_registry_freep) hoist_registry *r = NULL;
-	int e = hoist_registry_new(&r, ctx, ref->domain, err);
+	hoist_registry *r = NULL;
+	int e = hoist_registry_shared(&r, ctx, ref->domain, err);
 	if (e < 0)
 		return e;
 	bool exists = false;
@@ -574,8 +574,8 @@ int hoist_registry_resolve(hoist_ctx *ctx, const hoist_ref *ref,
 int hoist_registry_delete(hoist_ctx *ctx, const hoist_ref *ref,
 	hoist_error **err)
 {
-	_cleanup_(hoist_registry_freep) hoist_registry *r = NULL;
-	int e = hoist_registry_new(&r, ctx, ref->domain, err);
+	hoist_registry *r = NULL;
+	int e = hoist_registry_shared(&r, ctx, ref->domain, err);
 	if (e < 0)
 		return e;
 	hoist_digest d;
@@ -604,8 +604,8 @@ int hoist_registry_retag(hoist_ctx *ctx, const hoist_ref *ref,
 	if (!new_tag || !hoist_tag_valid(new_tag))
 		return hoist_error_set(err, HOIST_E_INVALID, "invalid tag '%s'",
 			new_tag ? new_tag : "");
-	_cleanup_(hoist_registry_freep) hoist_registry *r = NULL;
-	int e = hoist_registry_new(&r, ctx, ref->domain, err);
+	hoist_registry *r = NULL;
+	int e = hoist_registry_shared(&r, ctx, ref->domain, err);
 	if (e < 0)
 		return e;
 	if ((e = hoist_registry_want_push(r, ref->path, err)) < 0)
@@ -635,6 +635,7 @@ int hoist_registry_retag(hoist_ctx *ctx, const hoist_ref *ref,
 int hoist_registry_login(hoist_ctx *ctx, const char *domain, const char *user,
 	const char *password, hoist_error **err)
 {
+	/* a private client: the shared one may hold other credentials */
 	_cleanup_(hoist_registry_freep) hoist_registry *r = NULL;
 	int e = hoist_registry_new(&r, ctx, domain, err);
 	if (e < 0)

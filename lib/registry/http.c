@@ -183,6 +183,7 @@ void reg_response_init(reg_response *resp)
 	hoist_buf_init(&resp->headers, REG_HEADERS_MAX);
 	hoist_buf_init(&resp->errbody, REG_ERRBODY_MAX);
 	resp->url = NULL;
+	resp->hint[0] = '\0';
 }
 
 void reg_response_release(reg_response *resp)
@@ -200,6 +201,7 @@ static void response_reset(reg_response *resp)
 	hoist_buf_reset(&resp->errbody);
 	free(resp->url);
 	resp->url = NULL;
+	resp->hint[0] = '\0';
 }
 
 char *reg_header_get(const char *block, size_t len, const char *name)
@@ -320,11 +322,9 @@ int reg_status_error(const reg_response *resp, const char *op,
 	else if (code && (!strcmp(code, "DIGEST_INVALID") ||
 			   !strcmp(code, "SIZE_INVALID")))
 		kind = HOIST_E_DIGEST;
-	if (m)
-		return hoist_error_set(err, kind, "%s '%s': %ld %s", op, subject,
-			st, m);
-	return hoist_error_set(err, kind, "%s '%s': %ld %s", op, subject, st,
-		status_text(st));
+	const char *h = resp->hint;
+	return hoist_error_set(err, kind, "%s '%s': %ld %s%s%s%s", op, subject,
+		st, m ? m : status_text(st), *h ? " (" : "", h, *h ? ")" : "");
 }
 
 /* URLs */
@@ -658,6 +658,36 @@ void hoist_registry_free(hoist_registry *r)
 		pthread_mutex_destroy(&r->share_locks[i]);
 	free(r);
 	curl_global_cleanup();
+}
+
+static void registry_free_void(void *p)
+{
+	hoist_registry_free(p);
+}
+
+int hoist_registry_shared(hoist_registry **out, hoist_ctx *ctx,
+	const char *domain, hoist_error **err)
+{
+	char *key = NULL;
+	if (asprintf(&key, "registry:%s", domain ? domain : "") < 0)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	hoist_registry *r = hoist_ctx_attached(ctx, key);
+	int e = 0;
+	if (!r) {
+		e = hoist_registry_new(&r, ctx, domain, err);
+		void *got = NULL;
+		/* a racing thread may attach first: then ours is freed and
+		 * theirs returned */
+		if (e == 0)
+			e = hoist_ctx_attach(ctx, key, r, registry_free_void, &got,
+				err);
+		r = e == 0 ? got : NULL;
+	}
+	free(key);
+	if (e < 0)
+		return e;
+	*out = r;
+	return 0;
 }
 
 const char *hoist_registry_domain(const hoist_registry *r)
@@ -1030,6 +1060,13 @@ static int ping(hoist_registry *r, hoist_error **err)
 			int e = exchange(r, &q, url, NULL, &resp, &cc, errbuf, err);
 			if (e < 0)
 				return e;
+			/* A server that speaks TLS with a certificate we do
+			 * not trust is not retried in plain text. */
+			if (cc == CURLE_PEER_FAILED_VERIFICATION &&
+				schemes[i] == REG_SCHEME_HTTPS)
+				return hoist_error_set(err, HOIST_E_NETWORK,
+					"cannot reach registry '%s': %s (use a CA file, or mark the registry insecure)",
+					r->domain, *errbuf ? errbuf : curl_easy_strerror(cc));
 			if (cc != CURLE_OK) {
 				if (i + 1 < ns)
 					hoist_log(r->ctx, HOIST_LOG_DEBUG,
@@ -1129,6 +1166,8 @@ int reg_do(hoist_registry *r, const reg_request *q, reg_response *resp,
 			if (replay && reg_auth_kind(r) != REG_AUTH_NONE)
 				continue;
 		}
+		if (resp->status == 401 && send_auth)
+			reg_hint_401(r, resp);
 		if ((resp->status == 429 || resp->status == 502 ||
 			    resp->status == 503 || resp->status == 504 ||
 			    resp->status == 500) &&
@@ -1146,6 +1185,17 @@ int reg_do(hoist_registry *r, const reg_request *q, reg_response *resp,
 		}
 		return 0;
 	}
+}
+
+void reg_hint_401(hoist_registry *r, reg_response *resp)
+{
+	pthread_mutex_lock(&r->lock);
+	bool have = r->creds_loaded && r->have_creds;
+	pthread_mutex_unlock(&r->lock);
+	snprintf(resp->hint, sizeof(resp->hint),
+		have ? "the credentials for '%s' were refused"
+		     : "no credentials for '%s': log in first",
+		r->domain);
 }
 
 int reg_auth_kind(hoist_registry *r)

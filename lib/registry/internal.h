@@ -115,6 +115,7 @@ typedef struct reg_response {
 	hoist_buf headers;   /* raw header block of the final response */
 	hoist_buf errbody;   /* body of a non-2xx response (truncated) */
 	char *url;           /* effective URL */
+	char hint[160];      /* said after a 401's message, or empty */
 } reg_response;
 
 void reg_response_init(reg_response *resp);
@@ -203,6 +204,8 @@ size_t reg_header_cb(char *p, size_t size, size_t n, void *ud);
 int reg_plain(hoist_registry *r, const reg_request *q, const char *url,
 	const char *auth, reg_response *resp, hoist_error **err);
 int reg_auth_kind(hoist_registry *r);
+/* Explains a final 401: no credentials, or refused ones. */
+void reg_hint_401(hoist_registry *r, reg_response *resp);
 
 /* Parses a token endpoint response body into token and lifetime. */
 int reg_parse_token_response(const char *body, size_t len, char **token,

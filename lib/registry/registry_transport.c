@@ -1,6 +1,8 @@
 /* The registry transport: hoist_source / hoist_dest over the registry
- * client.  Each opened source or destination owns one client, shared by
- * the copier's worker threads. */
+ * client.  Sources and destinations borrow the ctx's client for their
+ * registry (hoist_registry_shared), so a copy within one registry, or
+ * several images of one command, share connections and tokens; the
+ * copier's worker threads use it at once. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,7 @@
 
 typedef struct reg_source {
 	hoist_source base;
-	hoist_registry *r;
+	hoist_registry *r; /* borrowed from the ctx */
 } reg_source;
 
 static const hoist_ref *src_ref(hoist_source *s)
@@ -49,7 +51,6 @@ static int src_list_tags(hoist_source *s, char ***tags, size_t *n,
 static void src_free(hoist_source *s)
 {
 	reg_source *rs = (reg_source *)s;
-	hoist_registry_free(rs->r);
 	hoist_imgref_free(s->ref);
 	free(rs);
 }
@@ -78,7 +79,7 @@ int hoist_registry_source_open(hoist_ctx *ctx, hoist_imgref *ref,
 	if (e == 0 && !rs)
 		e = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	if (e == 0)
-		e = hoist_registry_new(&rs->r, ctx, ref->ref->domain, err);
+		e = hoist_registry_shared(&rs->r, ctx, ref->ref->domain, err);
 	if (e < 0) {
 		free(rs);
 		hoist_imgref_free(ref);
@@ -99,7 +100,7 @@ typedef struct pending_session {
 
 typedef struct reg_dest {
 	hoist_dest base;
-	hoist_registry *r;
+	hoist_registry *r; /* borrowed from the ctx */
 	pthread_mutex_t lock;
 	pending_session *sessions; /* declined mounts' upload sessions */
 	size_t n_sessions;
@@ -233,7 +234,6 @@ static void dst_free(hoist_dest *d)
 		free(rd->sessions[i].url);
 	free(rd->sessions);
 	pthread_mutex_destroy(&rd->lock);
-	hoist_registry_free(rd->r);
 	hoist_imgref_free(d->ref);
 	free(rd);
 }
@@ -256,12 +256,10 @@ int hoist_registry_dest_open(hoist_ctx *ctx, hoist_imgref *ref,
 	if (e == 0 && !rd)
 		e = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	if (e == 0)
-		e = hoist_registry_new(&rd->r, ctx, ref->ref->domain, err);
+		e = hoist_registry_shared(&rd->r, ctx, ref->ref->domain, err);
 	if (e == 0)
 		e = hoist_registry_want_push(rd->r, ref->ref->path, err);
 	if (e < 0) {
-		if (rd)
-			hoist_registry_free(rd->r);
 		free(rd);
 		hoist_imgref_free(ref);
 		return e;

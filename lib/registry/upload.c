@@ -117,8 +117,12 @@ static int put_single(upload *u, hoist_reader *content, int64_t size,
 	return finish_put(u, &resp, err);
 }
 
-/* The registry's idea of how many bytes the session holds. */
-static int session_offset(upload *u, uint64_t *off, hoist_error **err)
+/* The registry's idea of how many bytes the session holds.  "Range:
+ * 0-0" means 0 bytes as well as 1 (distribution writes both so); with a
+ * chunk at offset 0 it can only be the former, as chunks are far larger
+ * than a byte. */
+static int session_offset(upload *u, uint64_t chunk_off, uint64_t *off,
+	hoist_error **err)
 {
 	reg_request q = { .method = "GET", .url = u->location,
 		.scopes = &u->scopes };
@@ -132,10 +136,9 @@ static int session_offset(upload *u, uint64_t *off, hoist_error **err)
 			u->subject, err);
 	_cleanup_free_ char *range = reg_response_header(&resp, "Range");
 	unsigned long long a = 0, b = 0;
-	if (range && sscanf(range, "%llu-%llu", &a, &b) == 2 && a == 0)
-		*off = b + 1;
-	else if (range && sscanf(range, "bytes=%llu-%llu", &a, &b) == 2 && a == 0)
-		*off = b + 1;
+	const char *rv = range && !strncmp(range, "bytes=", 6) ? range + 6 : range;
+	if (rv && sscanf(rv, "%llu-%llu", &a, &b) == 2 && a == 0)
+		*off = b == 0 && chunk_off == 0 ? 0 : b + 1;
 	else
 		*off = 0;
 	_cleanup_free_ char *loc = reg_response_header(&resp, "Location");
@@ -186,7 +189,20 @@ static int patch_chunk(upload *u, const char *buf, size_t len, uint64_t off,
 					(unsigned long long)start);
 			}
 			hoist_error_free(perr);
-			return reg_status_error(&resp, "PATCH blob", u->subject, err);
+			e = reg_status_error(&resp, "PATCH blob", u->subject, err);
+			/* The session did not survive a failure (libcurl may
+			 * also have resent a chunk on a connection that died,
+			 * which distribution answers so): a fresh upload of the
+			 * whole blob is the way out. */
+			if (err && *err &&
+				(resp.status == 404 || resp.status == 416 ||
+					strstr((*err)->msg, "BLOB_UPLOAD_"))) {
+				(*err)->code = HOIST_E_NETWORK;
+				e = hoist_error_wrap(err, HOIST_E_NETWORK,
+					"resume upload of blob '%s' at offset %llu",
+					u->subject, (unsigned long long)start);
+			}
+			return e;
 		}
 		hoist_log(u->r->ctx, HOIST_LOG_INFO,
 			"PATCH blob '%s' at offset %llu failed (%s); resuming",
@@ -195,9 +211,17 @@ static int patch_chunk(upload *u, const char *buf, size_t len, uint64_t off,
 		hoist_error_free(perr);
 		reg_sleep_ms(reg_backoff_ms(attempt++, reg_random()));
 		uint64_t have = 0;
-		if ((e = session_offset(u, &have, err)) < 0)
+		if ((e = session_offset(u, off, &have, err)) < 0) {
+			/* The session is lost (distribution cancels one whose
+			 * state token went stale): only a fresh upload of the
+			 * whole blob helps, which the caller retries on a
+			 * network error. */
+			if (err && *err && (*err)->code != HOIST_E_AUTH)
+				(*err)->code = HOIST_E_NETWORK;
 			return hoist_error_wrap(err, HOIST_E_NETWORK,
-				"resume upload of blob '%s'", u->subject);
+				"resume upload of blob '%s' at offset %llu",
+				u->subject, (unsigned long long)start);
+		}
 		if (have < off || have > off + len)
 			return hoist_error_set(err, HOIST_E_REGISTRY,
 				"resume upload of blob '%s': registry holds %llu bytes, outside the chunk at %llu",

@@ -482,6 +482,95 @@ int hoist_layout_put_blob_mem(hoist_layout *l, const void *p, size_t n,
 	return 0;
 }
 
+struct hoist_layout_blob_writer {
+	hoist_writer base;
+	hoist_layout *layout;
+	int afd;
+	hoist_fs_tmp tmp;
+	hoist_hasher *h;
+	uint64_t size;
+};
+
+static int blob_writer_write(hoist_writer *base, const void *buf, size_t n,
+	hoist_error **err)
+{
+	hoist_layout_blob_writer *w = (hoist_layout_blob_writer *)base;
+	hoist_hasher_update(w->h, buf, n);
+	w->size += n;
+	return hoist_write_all(w->tmp.fd, buf, n, err);
+}
+
+void hoist_layout_blob_writer_free(hoist_layout_blob_writer *w)
+{
+	if (!w)
+		return;
+	hoist_fs_tmp_abort(&w->tmp);
+	if (w->afd >= 0)
+		close(w->afd);
+	hoist_hasher_free(w->h);
+	free(w);
+}
+
+static void blob_writer_free_op(hoist_writer *base)
+{
+	hoist_layout_blob_writer_free((hoist_layout_blob_writer *)base);
+}
+
+static const hoist_writer_ops blob_writer_ops = { blob_writer_write,
+	blob_writer_free_op };
+
+int hoist_layout_blob_writer_new(hoist_layout *l, hoist_layout_blob_writer **out,
+	hoist_error **err)
+{
+	hoist_layout_blob_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	w->base.ops = &blob_writer_ops;
+	w->layout = l;
+	w->afd = -1;
+	w->tmp = (hoist_fs_tmp)HOIST_FS_TMP_INIT;
+	int r = hoist_hasher_new(&w->h, HOIST_DIGEST_SHA256, err);
+	if (r == 0)
+		r = open_alg_dir(l, HOIST_DIGEST_SHA256, true, &w->afd, err);
+	if (r == 0)
+		r = hoist_fs_tmp_open(&w->tmp, w->afd, 0644, err);
+	if (r < 0) {
+		hoist_layout_blob_writer_free(w);
+		return hoist_error_wrap(err, HOIST_E_IO, "new blob in layout '%s'",
+			l->path);
+	}
+	*out = w;
+	return 0;
+}
+
+hoist_writer *hoist_layout_blob_writer_sink(hoist_layout_blob_writer *w)
+{
+	return &w->base;
+}
+
+int hoist_layout_blob_commit(hoist_layout_blob_writer *w, hoist_digest *digest,
+	int64_t *size, hoist_error **err)
+{
+	hoist_digest d;
+	hoist_hasher_final(w->h, &d);
+	int r;
+	if (hoist_layout_has_blob(w->layout, &d)) {
+		/* Same content is already there: drop ours. */
+		hoist_fs_tmp_abort(&w->tmp);
+		r = 0;
+	} else {
+		r = hoist_fs_tmp_commit(&w->tmp, hoist_digest_hex(&d), err);
+	}
+	if (r < 0)
+		return hoist_error_wrap(err, HOIST_E_IO, "store blob '%s' in layout '%s'",
+			d.str, w->layout->path);
+	if (digest)
+		*digest = d;
+	if (size)
+		*size = (int64_t)w->size;
+	return 0;
+}
+
 int hoist_layout_open_blob(hoist_layout *l, const hoist_digest *d, int64_t size,
 	hoist_reader **out, hoist_error **err)
 {

@@ -8,7 +8,7 @@
  * archive's manifest.json says which files make an image; when an OCI
  * index.json in the tar names a manifest with the same config, its exact
  * bytes are served (the digest survives a round trip), otherwise a Docker
- * schema 2 manifest is synthesised from the files.
+ * schema 2 manifest (OCI if a layer is zstd) is synthesised from the files.
  *
  * Writing produces the Docker 25+ layout, which every loader we care about
  * accepts (docker load old and new, podman load, skopeo), into a temp file
@@ -55,12 +55,11 @@ HOIST_DEFINE_CLEANUP(hoist_reader, hoist_reader_free)
 HOIST_DEFINE_CLEANUP(hoist_config, hoist_config_free)
 HOIST_DEFINE_CLEANUP(struct archive, archive_read_free)
 
-
-static inline void hoist_buf_releasep(hoist_buf *b)
+static inline void buf_releasep(hoist_buf *b)
 {
 	hoist_buf_release(b);
 }
-#define _cleanup_buf_ _cleanup_(hoist_buf_releasep)
+#define _cleanup_buf_ _cleanup_(buf_releasep)
 
 /* ------------------------------------------------------------------ */
 /* Names */

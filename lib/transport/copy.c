@@ -199,10 +199,12 @@ static int copy_blob(copy_job *j, const hoist_descriptor *d, hoist_error **err)
 		report(j->ctx, d, "skip", 0);
 		return 0;
 	}
-	if (j->dst->ops->mount_blob && same_registry(j->src->ref, j->dst->ref) &&
-		strcmp(j->src->ref->ref->path, j->dst->ref->ref->path) != 0) {
+	const hoist_imgref *origin = j->src->ops->blob_origin
+		? j->src->ops->blob_origin(j->src, d) : j->src->ref;
+	if (origin && j->dst->ops->mount_blob && same_registry(origin, j->dst->ref) &&
+		strcmp(origin->ref->path, j->dst->ref->ref->path) != 0) {
 		bool mounted = false;
-		rc = j->dst->ops->mount_blob(j->dst, d, j->src->ref, &mounted, err);
+		rc = j->dst->ops->mount_blob(j->dst, d, origin, &mounted, err);
 		if (rc < 0)
 			return rc;
 		if (mounted) {

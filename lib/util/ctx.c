@@ -1,5 +1,6 @@
 #include "hoist/ctx.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +8,17 @@
 
 #include "util/cleanup.h"
 
+typedef struct attachment {
+	char *key;
+	void *value;
+	void (*free_fn)(void *);
+} attachment;
+
 struct hoist_ctx {
 	char *home;
+	pthread_mutex_t lock;
+	attachment *att;
+	size_t n_att;
 	hoist_log_fn log_fn;
 	void *log_ud;
 	int log_level;
@@ -59,6 +69,7 @@ int hoist_ctx_new(hoist_ctx **out, hoist_error **err)
 		c->jobs = 4;
 	c->retries = 5;
 	c->timeout = 60;
+	pthread_mutex_init(&c->lock, NULL);
 	*out = c;
 	return 0;
 }
@@ -67,6 +78,14 @@ void hoist_ctx_free(hoist_ctx *c)
 {
 	if (!c)
 		return;
+	/* Last attached first: later modules may use earlier ones. */
+	for (size_t i = c->n_att; i-- > 0;) {
+		if (c->att[i].free_fn)
+			c->att[i].free_fn(c->att[i].value);
+		free(c->att[i].key);
+	}
+	free(c->att);
+	pthread_mutex_destroy(&c->lock);
 	free(c->home);
 	for (size_t i = 0; i < c->n_insecure; i++)
 		free(c->insecure[i]);
@@ -203,4 +222,47 @@ void hoist_ctx_set_timeout(hoist_ctx *c, int seconds)
 int hoist_ctx_timeout(const hoist_ctx *c)
 {
 	return c->timeout;
+}
+
+int hoist_ctx_attach(hoist_ctx *c, const char *key, void *value,
+	void (*free_fn)(void *), void **out, hoist_error **err)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_att; i++) {
+		if (!strcmp(c->att[i].key, key)) {
+			void *existing = c->att[i].value;
+			pthread_mutex_unlock(&c->lock);
+			if (free_fn && value != existing)
+				free_fn(value);
+			*out = existing;
+			return 0;
+		}
+	}
+	attachment *n = realloc(c->att, (c->n_att + 1) * sizeof(*n));
+	char *k = strdup(key);
+	if (!n || !k) {
+		if (n)
+			c->att = n;
+		pthread_mutex_unlock(&c->lock);
+		free(k);
+		if (free_fn)
+			free_fn(value);
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	}
+	c->att = n;
+	c->att[c->n_att++] = (attachment){ k, value, free_fn };
+	pthread_mutex_unlock(&c->lock);
+	*out = value;
+	return 0;
+}
+
+void *hoist_ctx_attached(hoist_ctx *c, const char *key)
+{
+	void *v = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_att && !v; i++)
+		if (!strcmp(c->att[i].key, key))
+			v = c->att[i].value;
+	pthread_mutex_unlock(&c->lock);
+	return v;
 }

@@ -18,8 +18,13 @@ _PIDS=()
 
 cleanup() {
 	local rc=$?
+	set +e
+	local p
 	for p in "${_PIDS[@]:-}"; do
-		[ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		[ -n "$p" ] && kill "$p" 2>/dev/null
+	done
+	for p in "${_PIDS[@]:-}"; do
+		[ -n "$p" ] && wait "$p" 2>/dev/null
 	done
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		echo "--- test failed (rc=$rc); work dir kept at $T" >&2
@@ -30,6 +35,14 @@ cleanup() {
 trap cleanup EXIT
 
 say() { printf '== %s\n' "$*"; }
+
+# bg CMD...: starts a helper process (a proxy, a token server) that the
+# cleanup stops; its output goes to $T/bg.log, never to the test's stdout
+# (which the test runner waits on).
+bg() {
+	"$@" </dev/null >>"$T/bg.log" 2>&1 &
+	_PIDS+=($!)
+}
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -56,8 +69,9 @@ free_port() {
 }
 
 # start_registry NAME [extra yaml]: starts Debian's docker-registry on a
-# free 127.0.0.1 port; sets REG_NAME_PORT, REG_NAME_LOG, REG_NAME_DIR and
-# prints the host:port.
+# free 127.0.0.1 port; sets REG_NAME (host:port), REG_NAME_PORT,
+# REG_NAME_LOG (its access log) and REG_NAME_DIR.  Call it directly, not in
+# $(...): it must run in the test's shell so cleanup can stop it.
 start_registry() {
 	local name=$1 extra=${2:-}
 	have docker-registry || skip "docker-registry not installed"
@@ -83,13 +97,13 @@ http:
   addr: 127.0.0.1:$port
 $extra
 YML
-	docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	# docker-registry reads REGISTRY_* variables as configuration overrides
+	env -u REGISTRY_AUTH_FILE docker-registry serve "$dir/config.yml" </dev/null >"$dir/log" 2>&1 &
 	_PIDS+=($!)
 	local i
 	for i in $(seq 1 100); do
 		if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then
-			eval "REG_${name}_PORT=$port REG_${name}_LOG=$dir/log REG_${name}_DIR=$dir"
-			echo "127.0.0.1:$port"
+			eval "REG_${name}=127.0.0.1:$port REG_${name}_PORT=$port REG_${name}_LOG=$dir/log REG_${name}_DIR=$dir"
 			return 0
 		fi
 		sleep 0.1

@@ -10,12 +10,23 @@ break things on purpose:
   --fail-match REGEX --fail-status CODE [--fail-times K]
       answer the first K matching requests with CODE (empty body,
       "Retry-After: 0") instead of forwarding them.
+  --redirect-match REGEX --redirect-to BASE
+      answer matching requests with "307 Temporary Redirect" to BASE+PATH
+      (another origin: like a registry sending blobs to storage).
+  --corrupt-match REGEX [--corrupt-times K]
+      flip the first body byte of the first K matching requests (an
+      upload damaged on the way: the registry must refuse it).
+  --strip-range
+      drop Range headers from requests (the server then answers 200 with
+      the whole content: a client resuming must skip what it has).
 
 Usage:
   fault_proxy.py --target 127.0.0.1:5000 [--port N | --port-file F]
                  [--log FILE] [cut / fail options]
 
---log gets one line per request: "METHOD PATH" (path with its query).
+--log gets one line per request: "METHOD PATH" (path with its query),
+followed by " range=VALUE" when the request has a Range header and by
+" authorization=present" when it carries an Authorization header.
 A connection whose first bytes are not an HTTP request (a TLS probe) is
 forwarded untouched and not logged.  Prints the port to --port-file
 (written atomically), or to stdout, once listening.
@@ -38,6 +49,9 @@ class State:
         self.fails_left = opts.fail_times
         self.cut_re = re.compile(opts.cut_match) if opts.cut_match else None
         self.fail_re = re.compile(opts.fail_match) if opts.fail_match else None
+        self.redirect_re = re.compile(opts.redirect_match) if opts.redirect_match else None
+        self.corrupt_re = re.compile(opts.corrupt_match) if opts.corrupt_match else None
+        self.corrupts_left = opts.corrupt_times
 
     def log(self, line):
         if self.opts.log:
@@ -49,6 +63,13 @@ class State:
         with self.lock:
             if self.cut_re and self.cuts_left > 0 and self.cut_re.search(line):
                 self.cuts_left -= 1
+                return True
+        return False
+
+    def take_corrupt(self, line):
+        with self.lock:
+            if self.corrupt_re and self.corrupts_left > 0 and self.corrupt_re.search(line):
+                self.corrupts_left -= 1
                 return True
         return False
 
@@ -125,7 +146,29 @@ class Conn:
                         if k.strip().lower() == b"transfer-encoding" and b"chunked" in v.lower():
                             chunked = True
                     line = "%s %s" % (method.decode(), path.decode())
-                    self.st.log(line)
+                    rng = [h.partition(b":")[2].strip() for h in lines[1:]
+                           if h.partition(b":")[0].strip().lower() == b"range"]
+                    has_auth = any(h.partition(b":")[0].strip().lower() == b"authorization"
+                                   for h in lines[1:])
+                    self.st.log(line + ("".join(" range=" + r.decode() for r in rng)) +
+                                (" authorization=present" if has_auth else ""))
+                    if self.st.redirect_re and self.st.redirect_re.search(line):
+                        rest = buf[end + 4:]
+                        while len(rest) < length:
+                            more = self.client.recv(65536)
+                            if not more:
+                                return self.close()
+                            rest += more
+                        buf = rest[length:]
+                        resp = ("HTTP/1.1 307 Temporary Redirect\r\nLocation: %s%s\r\n"
+                                "Content-Length: 0\r\n\r\n" % (self.st.opts.redirect_to, path.decode()))
+                        self.client.sendall(resp.encode())
+                        continue
+                    if rng and self.st.opts.strip_range:
+                        kept = [h for h in lines[1:] if h and h.partition(b":")[0].strip().lower() != b"range"]
+                        newhead = b"\r\n".join([lines[0]] + kept)
+                        buf = newhead + buf[end:]
+                        end = len(newhead)
                     if self.st.take_fail(line):
                         # swallow the request (and its body) and answer
                         body_left = length
@@ -140,6 +183,14 @@ class Conn:
                                 "Retry-After: 0\r\n\r\n" % self.st.opts.fail_status)
                         self.client.sendall(resp.encode())
                         continue
+                    if length > 0 and self.st.take_corrupt(line):
+                        while len(buf) < end + 5:
+                            more = self.client.recv(65536)
+                            if not more:
+                                return self.close()
+                            buf += more
+                        buf = buf[:end + 4] + bytes([buf[end + 4] ^ 0xff]) + buf[end + 5:]
+                        self.st.log("CORRUPTED " + line)
                     if self.st.take_cut(line):
                         with self.lock:
                             self.cut_budget = self.st.opts.cut_after
@@ -214,6 +265,11 @@ def main():
     ap.add_argument("--fail-match")
     ap.add_argument("--fail-status", type=int, default=503)
     ap.add_argument("--fail-times", type=int, default=1)
+    ap.add_argument("--strip-range", action="store_true")
+    ap.add_argument("--redirect-match")
+    ap.add_argument("--redirect-to")
+    ap.add_argument("--corrupt-match")
+    ap.add_argument("--corrupt-times", type=int, default=1)
     opts = ap.parse_args()
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

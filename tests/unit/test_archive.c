@@ -52,18 +52,6 @@ static char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-/* What hoist_source_free / hoist_dest_free do, without linking the
- * transport dispatcher (and with it every other transport). */
-static void source_free(hoist_source *s)
-{
-	s->ops->free(s);
-}
-
-static void dest_free(hoist_dest *d)
-{
-	d->ops->free(d);
-}
-
 static hoist_imgref *archive_ref(const char *path, const char *tag)
 {
 	hoist_imgref *r = calloc(1, sizeof(*r));
@@ -239,7 +227,7 @@ static void write_image(const char *path, const char *tag, const test_image *img
 		rc = d->ops->commit(d, &err);
 	if (rc < 0)
 		fail_msg("write: %s", err->msg);
-	dest_free(d);
+	hoist_dest_free(d);
 }
 
 static hoist_source *open_source(const char *path, const char *tag)
@@ -368,7 +356,7 @@ static void test_roundtrip(void **state)
 		hoist_descriptor md = { .digest = img.m->digest,
 			.size = (int64_t)img.m->raw_len };
 		assert_blob(s, &md, img.m->raw, img.m->raw_len);
-		source_free(s);
+		hoist_source_free(s);
 	}
 
 	/* The metadata docker load reads. */
@@ -483,7 +471,7 @@ static void test_untagged_and_oci(void **state)
 	assert_string_equal(mt, HOIST_MT_OCI_MANIFEST);
 	free(mt);
 	hoist_buf_release(&raw);
-	source_free(s);
+	hoist_source_free(s);
 	/* naming an image in an untagged archive */
 	hoist_error *err = NULL;
 	assert_int_equal(open_source_err(path, "app:1", &err), -HOIST_E_NOTFOUND);
@@ -647,7 +635,7 @@ static void test_skopeo(void **state)
 	hoist_manifest_free(bm);
 	free(bmt);
 	hoist_buf_release(&braw);
-	source_free(s);
+	hoist_source_free(s);
 	free(back);
 
 	/* Unpacked, the archive is an OCI layout naming the image "v1" (what
@@ -788,7 +776,7 @@ static void test_legacy(void **state)
 		hoist_manifest_free(m);
 		free(mt);
 		hoist_buf_release(&raw);
-		source_free(s);
+		hoist_source_free(s);
 	}
 
 	/* Two images: one must be named. */
@@ -813,7 +801,7 @@ static void test_legacy(void **state)
 	hoist_error_free(err);
 	err = NULL;
 	hoist_source *s = open_source(path2, "other/x");
-	source_free(s);
+	hoist_source_free(s);
 	assert_int_equal(open_source_err(path2, "other/x:3", &err),
 		-HOIST_E_NOTFOUND);
 	assert_contains(err->msg, "'other/x:3'");
@@ -906,7 +894,7 @@ static void test_nested_index(void **state)
 		-HOIST_E_NOTFOUND);
 	hoist_error_free(err);
 	hoist_buf_release(&none);
-	source_free(s);
+	hoist_source_free(s);
 
 	free(mj);
 	free(top);
@@ -985,7 +973,7 @@ static void test_sniff(void **state)
 		hoist_manifest_free(m);
 		free(mt);
 		hoist_buf_release(&raw);
-		source_free(s);
+		hoist_source_free(s);
 	}
 
 	/* without the zstd layer it is Docker schema 2 */
@@ -1016,7 +1004,7 @@ static void test_sniff(void **state)
 	free(want);
 	free(mt);
 	hoist_buf_release(&raw);
-	source_free(s);
+	hoist_source_free(s);
 
 	free(gz);
 	image_free(&img);
@@ -1058,7 +1046,7 @@ static void test_corrupt_layer(void **state)
 	assert_int_equal(s->ops->open_blob(s, &none, &r, &err), -HOIST_E_NOTFOUND);
 	assert_null(r);
 	hoist_error_free(err);
-	source_free(s);
+	hoist_source_free(s);
 	image_free(&img);
 	free(path);
 	rm_tmpdir(dir);
@@ -1165,7 +1153,7 @@ static void test_dest_failures(void **state)
 	assert_int_equal(put_mem(d, &img.config_desc, img.config, img.config_len,
 				 NULL),
 		0);
-	dest_free(d);
+	hoist_dest_free(d);
 	assert_false(hoist_fs_exists(AT_FDCWD, path));
 	assert_true(dir_is_empty(dir));
 
@@ -1219,13 +1207,13 @@ static void test_dest_failures(void **state)
 			    &err) < 0);
 	hoist_error_free(err);
 	err = NULL;
-	dest_free(d);
+	hoist_dest_free(d);
 
 	/* after the failed attempts the archive reads back whole */
 	hoist_source *s = open_source(path, "a:1");
 	assert_blob(s, &img.layer_desc, img.gz, img.gz_len);
 	assert_blob(s, &img.config_desc, img.config, img.config_len);
-	source_free(s);
+	hoist_source_free(s);
 
 	/* a directory is not a file name */
 	assert_true(hoist_archive_dest_open(NULL, archive_ref(dir, NULL), &d,
@@ -1296,12 +1284,12 @@ static void test_concurrent_puts(void **state)
 	hoist_reader_free(fast.r);
 	assert_int_equal(d->ops->put_manifest(d, img.m, true, NULL), 0);
 	assert_int_equal(d->ops->commit(d, NULL), 0);
-	dest_free(d);
+	hoist_dest_free(d);
 
 	hoist_source *s = open_source(path, NULL);
 	assert_blob(s, &img.layer_desc, img.gz, img.gz_len);
 	assert_blob(s, &img.config_desc, img.config, img.config_len);
-	source_free(s);
+	hoist_source_free(s);
 	/* the layer came first, the spooled config after it */
 	hoist_buf b;
 	read_file(path, &b);

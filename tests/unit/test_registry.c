@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -234,7 +235,7 @@ static bool have_program(const char *name)
 	return false;
 }
 
-static __attribute__((unused)) int run(const char *cmd)
+static int run(const char *cmd)
 {
 	int st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -346,6 +347,7 @@ typedef struct counter {
 	const char *needle;
 	int n;
 	int total;
+	int unauthorized; /* 401 answers */
 } counter;
 
 static void count_hook(void *ud, const char *method, const char *url,
@@ -355,6 +357,8 @@ static void count_hook(void *ud, const char *method, const char *url,
 	char line[4096];
 	snprintf(line, sizeof(line), "%s %s", method, url);
 	c->total++;
+	if (status == 401)
+		c->unauthorized++;
 	if (!c->needle || strstr(line, c->needle))
 		c->n++;
 }
@@ -454,6 +458,37 @@ static void test_blob_mismatch(void **state)
 		CHECK_OK(hoist_registry_head_blob(r, "hoist/bad", &claimed, &exists, NULL, &err));
 		assert_false(exists);
 	}
+	hoist_registry_free(r);
+
+	/* content damaged on the way: the registry's DIGEST_INVALID is a
+	 * digest error naming the blob */
+	proc px = { 0 };
+	char target[64], log[PATH_MAX + 16], host[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", env.plain.port);
+	snprintf(log, sizeof(log), "%s/fault_proxy/requests-corrupt", env.tmp);
+	char *args[] = { (char *)"--target", target, (char *)"--log", log,
+		(char *)"--corrupt-match", (char *)"PUT /v2/hoist/bad/blobs/uploads/" };
+	start_helper(&px, "fault_proxy", args, HOIST_ARRAY_SIZE(args));
+	snprintf(host, sizeof(host), "127.0.0.1:%d", px.port);
+	r = client(ctx, host);
+	hoist_digest real;
+	CHECK_OK(hoist_digest_of(&real, HOIST_DIGEST_SHA256, content, strlen(content), &err));
+	hoist_reader *rd = NULL;
+	CHECK_OK(hoist_reader_new_mem(&rd, content, strlen(content), &err));
+	int e = hoist_registry_put_blob(r, "hoist/bad", &real,
+		(int64_t)strlen(content), rd, NULL, &err);
+	hoist_reader_free(rd);
+	assert_int_equal(count_lines(log, "CORRUPTED PUT"), 1);
+	assert_int_equal(e, -HOIST_E_DIGEST);
+	char want[512];
+	snprintf(want, sizeof(want), "PUT blob '%s/hoist/bad@%s': 400 DIGEST_INVALID: ",
+		host, real.str);
+	assert_non_null(strstr(err->msg, want));
+	hoist_error_freep(&err);
+	bool exists = true;
+	CHECK_OK(hoist_registry_head_blob(r, "hoist/bad", &real, &exists, NULL, &err));
+	assert_false(exists);
+	stop_proc(&px);
 	hoist_registry_free(r);
 	hoist_ctx_free(ctx);
 }
@@ -809,6 +844,48 @@ static void test_cut_mid_blob(void **state)
 	char needle[256];
 	snprintf(needle, sizeof(needle), "GET /v2/hoist/cut/blobs/%s", d.str);
 	assert_int_equal(count_lines(log, needle), 2);
+	/* the second request resumed where the first stopped */
+	assert_int_equal(count_lines(log, " range=bytes="), 1);
+	hoist_registry_free(r);
+
+	/* a server that ignores Range: the restart skips what we have */
+	char log2[PATH_MAX + 16];
+	snprintf(log2, sizeof(log2), "%s/fault_proxy/requests-norange", env.tmp);
+	char *args2[] = { (char *)"--target", target, (char *)"--log", log2,
+		(char *)"--cut-match", (char *)"GET /v2/hoist/cut/blobs/",
+		(char *)"--cut-after", (char *)"500000", (char *)"--strip-range" };
+	start_helper(&px, "fault_proxy", args2, HOIST_ARRAY_SIZE(args2));
+	snprintf(host, sizeof(host), "127.0.0.1:%d", px.port);
+	r = client(ctx, host);
+	pull_check(r, "hoist/cut", &d, data, n);
+	stop_proc(&px);
+	assert_int_equal(count_lines(log2, "CUT after"), 1);
+	assert_int_equal(count_lines(log2, needle), 2);
+	hoist_registry_free(r);
+
+	/* cut every time: the reader gives up with a network error */
+	hoist_ctx_set_retries(ctx, 1);
+	char log3[PATH_MAX + 16];
+	snprintf(log3, sizeof(log3), "%s/fault_proxy/requests-always", env.tmp);
+	char *args3[] = { (char *)"--target", target, (char *)"--log", log3,
+		(char *)"--cut-match", (char *)"GET /v2/hoist/cut/blobs/",
+		(char *)"--cut-after", (char *)"200000", (char *)"--cut-times",
+		(char *)"100" };
+	start_helper(&px, "fault_proxy", args3, HOIST_ARRAY_SIZE(args3));
+	snprintf(host, sizeof(host), "127.0.0.1:%d", px.port);
+	r = client(ctx, host);
+	hoist_error *err = NULL;
+	hoist_reader *rd = NULL;
+	CHECK_OK(hoist_registry_open_blob(r, "hoist/cut", &d, (int64_t)n, &rd, &err));
+	hoist_buf b = HOIST_BUF_INIT(2 * n);
+	int e = hoist_reader_read_all(rd, &b, &err);
+	assert_int_equal(e, -HOIST_E_NETWORK);
+	assert_non_null(strstr(err->msg, d.str));
+	hoist_error_freep(&err);
+	hoist_buf_release(&b);
+	hoist_reader_free(rd);
+	stop_proc(&px);
+	assert_int_equal(count_lines(log3, needle), 2);
 	hoist_registry_free(r);
 	hoist_ctx_free(ctx);
 }
@@ -863,6 +940,510 @@ static void test_retry_5xx(void **state)
 	hoist_ctx_free(ctx);
 }
 
+
+
+/* Log capture (the debug log must never show a secret). */
+typedef struct logcap {
+	pthread_mutex_t lock;
+	hoist_buf b;
+} logcap;
+
+static void log_to_buf(void *ud, int level, const char *msg)
+{
+	logcap *c = ud;
+	pthread_mutex_lock(&c->lock);
+	hoist_buf_appendf(&c->b, NULL, "%s\n", msg);
+	pthread_mutex_unlock(&c->lock);
+}
+
+typedef struct par_job {
+	hoist_registry *r;
+	int idx;
+	int failed;
+} par_job;
+
+static void *par_worker(void *arg)
+{
+	par_job *j = arg;
+	hoist_error *err = NULL;
+	size_t n = 50000 + (size_t)j->idx * 1000;
+	char *data = make_data(n, 200 + (unsigned)j->idx);
+	hoist_digest d;
+	hoist_reader *rd = NULL;
+	hoist_digest_of(&d, HOIST_DIGEST_SHA256, data, n, &err);
+	if (hoist_reader_new_mem(&rd, data, n, &err) < 0 ||
+		hoist_registry_put_blob(j->r, "hoist/par", &d, (int64_t)n, rd, NULL, &err) < 0)
+		j->failed = 1;
+	hoist_reader_free(rd);
+	rd = NULL;
+	hoist_buf b = HOIST_BUF_INIT(n + 1);
+	if (!j->failed &&
+		(hoist_registry_open_blob(j->r, "hoist/par", &d, (int64_t)n, &rd, &err) < 0 ||
+			hoist_reader_read_all(rd, &b, &err) < 0 || b.len != n ||
+			memcmp(b.data, data, n)))
+		j->failed = 2;
+	if (err)
+		fprintf(stderr, "worker %d: %s\n", j->idx, err->msg);
+	hoist_error_free(err);
+	hoist_reader_free(rd);
+	hoist_buf_release(&b);
+	free(data);
+	return NULL;
+}
+
+static void test_chunk_resume(void **state)
+{
+	hoist_ctx *ctx = new_ctx();
+	hoist_error *err = NULL;
+	proc px = { 0 };
+	char target[64], log[PATH_MAX + 16], host[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", env.plain.port);
+
+	/* a chunk refused with 500: the registry holds what it had, the
+	 * client asks where to go on and sends the chunk again */
+	snprintf(log, sizeof(log), "%s/fault_proxy/requests-patch", env.tmp);
+	char *args[] = { (char *)"--target", target, (char *)"--log", log,
+		(char *)"--fail-match", (char *)"PATCH /v2/hoist/resume/",
+		(char *)"--fail-status", (char *)"500" };
+	start_helper(&px, "fault_proxy", args, HOIST_ARRAY_SIZE(args));
+	snprintf(host, sizeof(host), "127.0.0.1:%d", px.port);
+	hoist_registry *r = client(ctx, host);
+	hoist_registry_set_chunking(r, 64 * 1024, 16 * 1024);
+	size_t n = 100 * 1024;
+	_cleanup_free_ char *data = make_data(n, 100);
+	hoist_digest d;
+	push_mem(r, "hoist/resume", data, n, &d);
+	stop_proc(&px);
+	assert_int_equal(count_lines(log, "PATCH /v2/hoist/resume/blobs/uploads/"), 7 + 1);
+	assert_int_equal(count_lines(log, "GET /v2/hoist/resume/blobs/uploads/"), 1);
+	hoist_registry_free(r);
+	r = client(ctx, env.plain_host);
+	pull_check(r, "hoist/resume", &d, data, n);
+	hoist_registry_free(r);
+
+	/* a chunk whose answer is lost after the registry took it: the
+	 * session may be gone (distribution cancels sessions whose state
+	 * token went stale); then the error is a network error, which the
+	 * copier answers by uploading the blob again */
+	snprintf(log, sizeof(log), "%s/fault_proxy/requests-patch-cut", env.tmp);
+	char *args2[] = { (char *)"--target", target, (char *)"--log", log,
+		(char *)"--cut-match", (char *)"PATCH /v2/hoist/resume2/",
+		(char *)"--cut-after", (char *)"0" };
+	start_helper(&px, "fault_proxy", args2, HOIST_ARRAY_SIZE(args2));
+	snprintf(host, sizeof(host), "127.0.0.1:%d", px.port);
+	r = client(ctx, host);
+	hoist_registry_set_chunking(r, 64 * 1024, 16 * 1024);
+	hoist_reader *rd = NULL;
+	CHECK_OK(hoist_reader_new_mem(&rd, data, n, &err));
+	int e = hoist_registry_put_blob(r, "hoist/resume2", &d, (int64_t)n, rd, NULL, &err);
+	hoist_reader_free(rd);
+	if (e < 0) {
+		assert_int_equal(e, -HOIST_E_NETWORK);
+		assert_non_null(strstr(err->msg, "resume upload of blob"));
+		hoist_error_freep(&err);
+		CHECK_OK(hoist_reader_new_mem(&rd, data, n, &err));
+		CHECK_OK(hoist_registry_put_blob(r, "hoist/resume2", &d, (int64_t)n, rd, NULL, &err));
+		hoist_reader_free(rd);
+	}
+	stop_proc(&px);
+	hoist_registry_free(r);
+	r = client(ctx, env.plain_host);
+	pull_check(r, "hoist/resume2", &d, data, n);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+}
+
+static void test_tls(void **state)
+{
+	if (!have_program("openssl")) {
+		skip();
+		return;
+	}
+	char key[PATH_MAX + 16], cert[PATH_MAX + 16], cmd[PATH_MAX * 3];
+	snprintf(key, sizeof(key), "%s/tls-key.pem", env.tmp);
+	snprintf(cert, sizeof(cert), "%s/tls-cert.pem", env.tmp);
+	snprintf(cmd, sizeof(cmd),
+		"openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 2 "
+		"-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+		key, cert);
+	assert_int_equal(run(cmd), 0);
+	char extra[PATH_MAX * 3];
+	snprintf(extra, sizeof(extra), "  tls:\n    certificate: %s\n    key: %s\n",
+		cert, key);
+	proc reg = { 0 };
+	start_registry(&reg, "tls", extra);
+	char host[64];
+	snprintf(host, sizeof(host), "127.0.0.1:%d", reg.port);
+	hoist_error *err = NULL;
+
+	/* trusted through the CA file: HTTPS all the way */
+	hoist_ctx *ctx = new_ctx();
+	CHECK_OK(hoist_ctx_set_ca_file(ctx, cert, &err));
+	hoist_registry *r = client(ctx, host);
+	counter c = { .needle = "http://" };
+	hoist_registry_set_hook(r, count_hook, &c);
+	_cleanup_free_ char *data = make_data(7000, 110);
+	hoist_digest d;
+	push_mem(r, "hoist/tls", data, 7000, &d);
+	pull_check(r, "hoist/tls", &d, data, 7000);
+	assert_int_equal(c.n, 0);
+	assert_true(c.total >= 4);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+
+	/* untrusted: a TLS error, no plain-HTTP retry */
+	ctx = new_ctx();
+	r = client(ctx, host);
+	c = (counter){ .needle = "http://" };
+	hoist_registry_set_hook(r, count_hook, &c);
+	bool exists = false;
+	int e = hoist_registry_head_blob(r, "hoist/tls", &d, &exists, NULL, &err);
+	assert_int_equal(e, -HOIST_E_NETWORK);
+	assert_non_null(strstr(err->msg, "certificate"));
+	assert_int_equal(c.n, 0);
+	hoist_error_freep(&err);
+	hoist_registry_free(r);
+
+	/* marked insecure: no verification */
+	CHECK_OK(hoist_ctx_add_insecure(ctx, host, &err));
+	r = client(ctx, host);
+	CHECK_OK(hoist_registry_head_blob(r, "hoist/tls", &d, &exists, NULL, &err));
+	assert_true(exists);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+	stop_proc(&reg);
+}
+
+/* Tests: authentication */
+
+static void b64(const char *in, char *out, size_t cap)
+{
+	static const char t[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), o = 0;
+	for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		out[o++] = t[(v >> 18) & 63];
+		out[o++] = t[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* A ctx whose credentials file holds `entry` for host. */
+static hoist_ctx *ctx_with_auth(const char *name, const char *host,
+	const char *entry)
+{
+	hoist_ctx *ctx = new_ctx();
+	hoist_error *err = NULL;
+	char p[PATH_MAX], json[2048];
+	snprintf(p, sizeof(p), "%s/%s.json", env.tmp, name);
+	snprintf(json, sizeof(json), "{\"auths\":{\"%s\":%s}}", host, entry);
+	write_file(p, json);
+	CHECK_OK(hoist_ctx_set_auth_file(ctx, p, &err));
+	return ctx;
+}
+
+static hoist_ctx *ctx_with_password(const char *name, const char *host,
+	const char *user, const char *pass)
+{
+	char up[256], enc[512], entry[600];
+	snprintf(up, sizeof(up), "%s:%s", user, pass);
+	b64(up, enc, sizeof(enc));
+	snprintf(entry, sizeof(entry), "{\"auth\":\"%s\"}", enc);
+	return ctx_with_auth(name, host, entry);
+}
+
+static void assert_no_secret(const char *msg, const char *secret)
+{
+	const char *at = strstr(msg, secret);
+	if (at)
+		fail_msg("'%s' found in: %.200s", secret,
+			at - msg > 100 ? at - 100 : msg);
+}
+
+static void test_basic_auth(void **state)
+{
+	if (!have_program("htpasswd")) {
+		skip();
+		return;
+	}
+	proc reg = { 0 };
+	char pw[PATH_MAX + 16], cmd[PATH_MAX * 2], extra[PATH_MAX + 128];
+	snprintf(pw, sizeof(pw), "%s/htpasswd", env.tmp);
+	snprintf(cmd, sizeof(cmd), "htpasswd -Bbn alice 's3cret-pw' > '%s'", pw);
+	assert_int_equal(run(cmd), 0);
+	snprintf(extra, sizeof(extra),
+		"auth:\n  htpasswd:\n    realm: hoist-test\n    path: %s\n", pw);
+	start_registry(&reg, "basic", extra);
+	char host[64];
+	snprintf(host, sizeof(host), "127.0.0.1:%d", reg.port);
+	hoist_error *err = NULL;
+
+	/* right password: push and pull, with debug logging on */
+	hoist_ctx *ctx = ctx_with_password("basic-ok", host, "alice", "s3cret-pw");
+	logcap lc = { .b = HOIST_BUF_INIT(16 * 1024 * 1024) };
+	pthread_mutex_init(&lc.lock, NULL);
+	hoist_ctx_set_log(ctx, log_to_buf, &lc, HOIST_LOG_DEBUG);
+	hoist_registry *r = client(ctx, host);
+	counter c = { .needle = NULL };
+	hoist_registry_set_hook(r, count_hook, &c);
+	_cleanup_free_ char *data = make_data(3000, 80);
+	hoist_digest d;
+	push_mem(r, "hoist/basic", data, 3000, &d);
+	pull_check(r, "hoist/basic", &d, data, 3000);
+	/* ping (https probe, http), POST, PUT, GET: credentials sent up
+	 * front, so only the anonymous ping saw a 401 */
+	assert_int_equal(c.total, 5);
+	assert_int_equal(c.unauthorized, 1);
+	hoist_registry_free(r);
+
+	/* a blob redirected to another origin is fetched without the
+	 * registry's credentials: proxy A redirects blob GETs of the Basic
+	 * registry to proxy B in front of the open one, which has the blob
+	 * too */
+	hoist_registry *plain = client(ctx, env.plain_host);
+	push_mem(plain, "hoist/basic", data, 3000, &d);
+	hoist_registry_free(plain);
+	proc pa = { 0 }, pb = { 0 };
+	char target[64], loga[PATH_MAX + 16], logb[PATH_MAX + 16], to[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", env.plain.port);
+	snprintf(logb, sizeof(logb), "%s/fault_proxy/requests-storage", env.tmp);
+	char *argsb[] = { (char *)"--target", target, (char *)"--log", logb };
+	start_helper(&pb, "fault_proxy", argsb, HOIST_ARRAY_SIZE(argsb));
+	snprintf(to, sizeof(to), "http://127.0.0.1:%d", pb.port);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", reg.port);
+	snprintf(loga, sizeof(loga), "%s/fault_proxy/requests-redirect", env.tmp);
+	char *argsa[] = { (char *)"--target", target, (char *)"--log", loga,
+		(char *)"--redirect-match", (char *)"GET /v2/hoist/basic/blobs/",
+		(char *)"--redirect-to", to };
+	start_helper(&pa, "fault_proxy", argsa, HOIST_ARRAY_SIZE(argsa));
+	char phost[64];
+	snprintf(phost, sizeof(phost), "127.0.0.1:%d", pa.port);
+	hoist_ctx *pctx = ctx_with_password("basic-proxy", phost, "alice", "s3cret-pw");
+	r = client(pctx, phost);
+	pull_check(r, "hoist/basic", &d, data, 3000);
+	hoist_registry_free(r);
+	hoist_ctx_free(pctx);
+	stop_proc(&pa);
+	stop_proc(&pb);
+	char needle[256];
+	snprintf(needle, sizeof(needle), "GET /v2/hoist/basic/blobs/%s authorization=present", d.str);
+	assert_int_equal(count_lines(loga, needle), 1);
+	snprintf(needle, sizeof(needle), "GET /v2/hoist/basic/blobs/%s\n", d.str);
+	snprintf(needle, sizeof(needle), "GET /v2/hoist/basic/blobs/%s", d.str);
+	assert_int_equal(count_lines(logb, needle), 1);
+	assert_int_equal(count_lines(logb, "authorization"), 0);
+	hoist_ctx_free(ctx);
+	/* headers are logged, credentials are not */
+	assert_non_null(lc.b.data);
+	assert_non_null(strstr(lc.b.data, "Authorization: <redacted>"));
+	assert_non_null(strstr(lc.b.data, "http > PUT /v2/hoist/basic/blobs/uploads/"));
+	assert_no_secret(lc.b.data, "s3cret-pw");
+	assert_no_secret(lc.b.data, "YWxpY2U6czNjcmV0LXB3"); /* base64 */
+	assert_no_secret(lc.b.data, "Basic YWxp");
+	hoist_buf_release(&lc.b);
+	pthread_mutex_destroy(&lc.lock);
+
+	/* no credentials */
+	ctx = new_ctx();
+	r = client(ctx, host);
+	bool exists;
+	int e = hoist_registry_head_blob(r, "hoist/basic", &d, &exists, NULL, &err);
+	assert_int_equal(e, -HOIST_E_AUTH);
+	assert_non_null(strstr(err->msg, "401"));
+	hoist_error_freep(&err);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+
+	/* wrong password: HOIST_E_AUTH, and the secret stays out of it */
+	ctx = ctx_with_password("basic-bad", host, "alice", "wrong-pw-XYZ");
+	r = client(ctx, host);
+	e = hoist_registry_head_blob(r, "hoist/basic", &d, &exists, NULL, &err);
+	assert_int_equal(e, -HOIST_E_AUTH);
+	assert_no_secret(err->msg, "wrong-pw-XYZ");
+	assert_no_secret(err->msg, "YWxpY2U6d3Jvbmct"); /* base64 prefix */
+	hoist_error_freep(&err);
+	hoist_registry_free(r);
+
+	/* login: a refused password writes nothing */
+	char authf[PATH_MAX + 32];
+	snprintf(authf, sizeof(authf), "%s/login/sub/auth.json", env.tmp);
+	CHECK_OK(hoist_ctx_set_auth_file(ctx, authf, &err));
+	e = hoist_registry_login(ctx, host, "alice", "nope-pw-123", &err);
+	assert_int_equal(e, -HOIST_E_AUTH);
+	assert_no_secret(err->msg, "nope-pw-123");
+	hoist_error_freep(&err);
+	assert_int_not_equal(access(authf, F_OK), 0);
+
+	/* login keeps the other keys, writes 0600; logout removes it */
+	char dir[PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/login", env.tmp);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof(dir), "%s/login/sub", env.tmp);
+	mkdir(dir, 0700);
+	write_file(authf, "{\"credsStore\":\"\",\"proxies\":{\"x\":1},\"auths\":{\"other.example\":{\"auth\":\"eDp5\"}}}");
+	CHECK_OK(hoist_registry_login(ctx, host, "alice", "s3cret-pw", &err));
+	struct stat st;
+	assert_int_equal(stat(authf, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	_cleanup_free_ char *txt = read_text(authf);
+	assert_non_null(strstr(txt, "\"proxies\""));
+	assert_non_null(strstr(txt, "other.example"));
+	assert_non_null(strstr(txt, host));
+	r = client(ctx, host);
+	CHECK_OK(hoist_registry_head_blob(r, "hoist/basic", &d, &exists, NULL, &err));
+	assert_true(exists);
+	hoist_registry_free(r);
+	CHECK_OK(hoist_registry_logout(ctx, host, &err));
+	free(txt);
+	txt = read_text(authf);
+	assert_null(strstr(txt, host));
+	assert_non_null(strstr(txt, "other.example"));
+	e = hoist_registry_logout(ctx, host, &err);
+	assert_int_equal(e, -HOIST_E_NOTFOUND);
+	hoist_error_freep(&err);
+	hoist_ctx_free(ctx);
+	stop_proc(&reg);
+}
+
+static void test_token_auth(void **state)
+{
+	if (!have_program("openssl")) {
+		skip();
+		return;
+	}
+	char key[PATH_MAX + 16], cert[PATH_MAX + 16], cmd[PATH_MAX * 3];
+	snprintf(key, sizeof(key), "%s/token-key.pem", env.tmp);
+	snprintf(cert, sizeof(cert), "%s/token-cert.pem", env.tmp);
+	snprintf(cmd, sizeof(cmd),
+		"openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 2 -subj /CN=hoist-token 2>/dev/null",
+		key, cert);
+	assert_int_equal(run(cmd), 0);
+	proc ts = { 0 };
+	char tlog[PATH_MAX + 16];
+	snprintf(tlog, sizeof(tlog), "%s/token_server/requests", env.tmp);
+	char *args[] = { (char *)"--key", key, (char *)"--cert", cert,
+		(char *)"--user", (char *)"bob:t0ken-pass", (char *)"--refresh-token",
+		(char *)"refresh-XYZ", (char *)"--log", tlog };
+	start_helper(&ts, "token_server", args, HOIST_ARRAY_SIZE(args));
+	char extra[PATH_MAX + 256];
+	snprintf(extra, sizeof(extra),
+		"auth:\n  token:\n    realm: http://127.0.0.1:%d/token\n"
+		"    service: hoist-test\n    issuer: hoist-test-issuer\n"
+		"    rootcertbundle: %s\n",
+		ts.port, cert);
+	proc reg = { 0 };
+	start_registry(&reg, "token", extra);
+	char host[64];
+	snprintf(host, sizeof(host), "127.0.0.1:%d", reg.port);
+	hoist_error *err = NULL;
+
+	/* a push takes one token with pull,push */
+	hoist_ctx *ctx = ctx_with_password("token-ok", host, "bob", "t0ken-pass");
+	hoist_registry *r = client(ctx, host);
+	CHECK_OK(hoist_registry_want_push(r, "hoist/tok", &err));
+	_cleanup_free_ char *m = image_manifest(r, "hoist/tok", 90, "amd64");
+	CHECK_OK(hoist_registry_put_manifest(r, "hoist/tok", "1",
+		HOIST_MT_OCI_MANIFEST, m, strlen(m), NULL, &err));
+	hoist_buf raw = HOIST_BUF_INIT(HOIST_MANIFEST_MAX);
+	CHECK_OK(hoist_registry_get_manifest(r, "hoist/tok", "1", &raw, NULL, NULL, &err));
+	assert_memory_equal(raw.data, m, raw.len);
+	hoist_buf_release(&raw);
+	assert_int_equal(count_lines(tlog, "GET /token"), 1);
+	assert_int_equal(count_lines(tlog,
+		"GET /token user=bob scope=repository:hoist/tok:pull,push\n"), 1);
+
+	/* mount: one token naming both repositories */
+	_cleanup_free_ char *data = make_data(2000, 91);
+	hoist_digest d;
+	push_mem(r, "hoist/tok", data, 2000, &d);
+	bool mounted = false;
+	CHECK_OK(hoist_registry_mount_blob(r, "hoist/tok2", &d, "hoist/tok", &mounted, NULL, &err));
+	assert_true(mounted);
+	assert_int_equal(count_lines(tlog,
+		"scope=repository:hoist/tok:pull,push scope=repository:hoist/tok2:pull,push\n"), 1);
+	/* catalog and delete need their own scopes */
+	char **v = NULL;
+	size_t n = 0;
+	CHECK_OK(hoist_registry_catalog(r, &v, &n, &err));
+	assert_true(n >= 2);
+	hoist_registry_strv_free(v, n);
+	assert_int_equal(count_lines(tlog, "scope=registry:catalog:*"), 1);
+	CHECK_OK(hoist_registry_delete_blob(r, "hoist/tok2", &d, &err));
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+
+	/* one client, several threads: one token for all of them, and the
+	 * debug log never shows it */
+	ctx = ctx_with_password("token-par", host, "bob", "t0ken-pass");
+	logcap lc = { .b = HOIST_BUF_INIT(16 * 1024 * 1024) };
+	pthread_mutex_init(&lc.lock, NULL);
+	hoist_ctx_set_log(ctx, log_to_buf, &lc, HOIST_LOG_DEBUG);
+	r = client(ctx, host);
+	CHECK_OK(hoist_registry_want_push(r, "hoist/par", &err));
+	pthread_t th[4];
+	par_job jobs[4];
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (par_job){ .r = r, .idx = i };
+		assert_int_equal(pthread_create(&th[i], NULL, par_worker, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jobs[i].failed, 0);
+	}
+	assert_int_equal(count_lines(tlog, "scope=repository:hoist/par:pull,push"), 1);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+	assert_non_null(strstr(lc.b.data, "Authorization: <redacted>"));
+	assert_no_secret(lc.b.data, "Bearer ey");
+	assert_no_secret(lc.b.data, "t0ken-pass");
+	assert_no_secret(lc.b.data, "eyJ"); /* a JWT header */
+	hoist_buf_release(&lc.b);
+	pthread_mutex_destroy(&lc.lock);
+
+	/* anonymous: pull yes, push no */
+	ctx = new_ctx();
+	r = client(ctx, host);
+	pull_check(r, "hoist/tok", &d, data, 2000);
+	hoist_reader *rd = NULL;
+	CHECK_OK(hoist_reader_new_mem(&rd, data, 2000, &err));
+	int e = hoist_registry_put_blob(r, "hoist/anon", &d, 2000, rd, NULL, &err);
+	hoist_reader_free(rd);
+	assert_int_equal(e, -HOIST_E_AUTH);
+	assert_non_null(strstr(err->msg, "hoist/anon"));
+	hoist_error_freep(&err);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+
+	/* identity token: OAuth2 refresh grant */
+	ctx = ctx_with_auth("token-ident", host, "{\"identitytoken\":\"refresh-XYZ\"}");
+	r = client(ctx, host);
+	pull_check(r, "hoist/tok", &d, data, 2000);
+	assert_int_equal(count_lines(tlog, "POST /token user=refresh scope=repository:hoist/tok:pull"), 1);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+
+	/* wrong password: the token server refuses, no secret in the error */
+	ctx = ctx_with_password("token-bad", host, "bob", "WRONG-t0ken");
+	r = client(ctx, host);
+	e = hoist_registry_open_blob(r, "hoist/tok", &d, 2000, &rd, &err);
+	assert_int_equal(e, -HOIST_E_AUTH);
+	assert_no_secret(err->msg, "WRONG-t0ken");
+	assert_non_null(strstr(err->msg, "401"));
+	hoist_error_freep(&err);
+	hoist_registry_free(r);
+	hoist_ctx_free(ctx);
+
+	stop_proc(&reg);
+	stop_proc(&ts);
+}
+
 static int group_setup(void **state)
 {
 	if (!have_program("docker-registry")) {
@@ -905,6 +1486,10 @@ int main(void)
 		cmocka_unit_test(test_transport),
 		cmocka_unit_test(test_cut_mid_blob),
 		cmocka_unit_test(test_retry_5xx),
+		cmocka_unit_test(test_chunk_resume),
+		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_basic_auth),
+		cmocka_unit_test(test_token_auth),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
