@@ -22,7 +22,7 @@ PKGS_TEST  := docker-registry skopeo umoci busybox-static apache2-utils \
 demo: deps build
 	./demo/run.sh $(BUILD)/hoist
 
-test: build-asan
+test: build build-asan
 	./tests/run.sh $(ASAN_BUILD)
 
 deps:

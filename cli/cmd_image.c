@@ -223,7 +223,7 @@ static int apply_edits(hoist_compose *c, const image_args *a)
 		case OPT_LABEL:
 		case OPT_ANNOTATION: {
 			_cleanup_free_ char *k = NULL;
-			const char *val;
+			const char *val = NULL;
 			if ((rc = split_kv(v, a->edit_opt[i] == OPT_LABEL ? "--label" : "--annotation",
 				     &k, &val)))
 				return rc;

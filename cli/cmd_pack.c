@@ -89,7 +89,9 @@ int cmd_pack(hoist_ctx *ctx, int argc, char **argv)
 	lo.compression = comp;
 	hoist_layer_writer *w = NULL;
 	_cleanup_free_ char *by = NULL;
-	if (asprintf(&by, "hoist pack %s", argv[optind]) < 0)
+	/* Names only: the history must not depend on where the checkout is. */
+	const char *prog = strrchr(argv[optind], '/') ? strrchr(argv[optind], '/') + 1 : argv[optind];
+	if (asprintf(&by, "hoist pack %s", prog) < 0)
 		return cli_failf("out of memory");
 	rc = hoist_compose_begin_layer(comp_img, &lo, &w, &err);
 	if (rc == 0 && (rc = hoist_pack_plan_write_layer(plan, w, &err)) < 0)

@@ -154,7 +154,9 @@ typedef struct hoist_df_health {
  *              destination is last).  Shell form: whitespace-separated
  *              words as written; json: the array's strings.  A heredoc
  *              source appears in args as its marker ("<<a.txt") and in
- *              heredocs[] (hoist_df_instr_heredoc finds it).  Flags: COPY
+ *              heredocs[] (hoist_df_instr_heredoc finds it); it is a file
+ *              named after the heredoc (a.txt) holding its content, copied
+ *              to the destination like any source.  Flags: COPY
  *              from, chown, chmod, link, parents, exclude (repeatable);
  *              ADD chown, chmod, link, keep-git-dir, checksum, exclude.
  * ENV, LABEL   kvs, values as written (quotes kept).  The old "ENV k v"

@@ -877,8 +877,8 @@ static int meta_fd(apply *s, struct archive_entry *e, int fd,
 	hoist_error **err)
 {
 	if (s->o.keep_owner) {
-		uid_t uid;
-		gid_t gid;
+		uid_t uid = 0;
+		gid_t gid = 0;
 		int r = entry_owner(e, &uid, &gid, err);
 		if (r < 0)
 			return r;
@@ -904,8 +904,8 @@ static int meta_at(apply *s, struct archive_entry *e, int dirfd,
 	const char *name, bool symlink, hoist_error **err)
 {
 	if (s->o.keep_owner) {
-		uid_t uid;
-		gid_t gid;
+		uid_t uid = 0;
+		gid_t gid = 0;
 		int r = entry_owner(e, &uid, &gid, err);
 		if (r < 0)
 			return r;
@@ -1435,4 +1435,13 @@ int hoist_layer_list(hoist_reader *tar, hoist_change_fn on_change, void *ud,
 		r = walk_layer(&s, err);
 	apply_release(&s);
 	return r;
+}
+
+uint64_t hoist_layer_max_bytes(int64_t blob_size)
+{
+	const uint64_t floor = 8ull << 30;
+	uint64_t n = blob_size > 0 ? (uint64_t)blob_size : 0;
+	if (n > APPLY_DEFAULT_MAX_BYTES / 1000)
+		return APPLY_DEFAULT_MAX_BYTES;
+	return n * 1000 > floor ? n * 1000 : floor;
 }

@@ -17,6 +17,7 @@
  * file's own seconds clamped to an explicit epoch with preserve_mtime),
  * order (each directory's names sorted bytewise, depth-first). */
 #include "hoist/layer.h"
+#include "hoist/strset.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -1047,7 +1048,39 @@ typedef struct tar_src {
 	hoist_reader *r;
 	unsigned char *buf;
 	hoist_error *err;
+	/* What the tar made so far, to refuse entries that only make sense
+	 * as attacks on whoever applies the layer. */
+	hoist_strset symlinks;
+	hoist_strset files;
 } tar_src;
+
+/* A tar that plants a symlink and then writes below it, links to a file
+ * it never had, or whites out "." or "..": refused here already, so that
+ * no such layer is made (the applier refuses them too). */
+static int check_tar_entry(tar_src *src, const char *path, const char *name,
+	const char *link, hoist_error **err)
+{
+	_cleanup_free_ char *p = strdup(name);
+	if (!p)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (hoist_strset_has(&src->symlinks, p))
+			return hoist_error_set(err, HOIST_E_UNSAFE,
+				"tar entry '%s' is below the symlink '%s' the same tar made",
+				path, p);
+		*s = '/';
+	}
+	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+	if (!strcmp(base, ".wh.") || !strcmp(base, ".wh..") || !strcmp(base, ".wh..."))
+		return hoist_error_set(err, HOIST_E_UNSAFE,
+			"tar entry '%s' is a whiteout of '.' or '..'", path);
+	if (link && !hoist_strset_has(&src->files, link))
+		return hoist_error_set(err, HOIST_E_UNSAFE,
+			"hard link '%s' to '%s', which is not an earlier file of the tar",
+			path, link);
+	return 0;
+}
 
 static la_ssize_t tar_in(struct archive *a, void *ud, const void **out)
 {
@@ -1107,6 +1140,11 @@ static int copy_tar_entry(hoist_layer_writer *w, struct archive *ra,
 	mode_t type = archive_entry_filetype(in);
 	if (link)
 		type = AE_IFREG;
+	if (*name && (r = check_tar_entry(src, path, name, link, err)) < 0)
+		return r;
+	if (*name && (type == AE_IFLNK ? hoist_strset_add(&src->symlinks, name)
+			: type == AE_IFREG && !link ? hoist_strset_add(&src->files, name) : 0) < 0)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	if (!*name) {
 		if (type == AE_IFDIR)
 			return 0; /* "./": the root itself */
@@ -1262,6 +1300,8 @@ int hoist_layer_writer_add_tar(hoist_layer_writer *w, hoist_reader *tar,
 		}
 	}
 	hoist_error_free(src.err);
+	hoist_strset_release(&src.symlinks);
+	hoist_strset_release(&src.files);
 	archive_read_free(ra);
 	ra = NULL;
 	hoist_reader_free(dr);

@@ -334,7 +334,7 @@ static int read_dynamic(rd *r, const phdr *ph, size_t n, const phdr *dyn,
 			"'%s': dynamic section has strings but no DT_STRTAB",
 			r->name);
 	strtab st;
-	uint64_t avail;
+	uint64_t avail = 0;
 	rc = vaddr_to_offset(r, ph, n, strtab_addr, &st.off, &avail, "DT_STRTAB",
 		err);
 	if (rc < 0)

@@ -35,9 +35,12 @@ int hoist_image_export_dir(hoist_source *src, const hoist_image *img,
 	const hoist_manifest *m = img->manifest;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		hoist_reader *r = NULL;
+		hoist_apply_opts lo = *o;
+		if (!lo.max_bytes)
+			lo.max_bytes = hoist_layer_max_bytes(m->layers[i].size);
 		rc = open_layer(src, &m->layers[i], &r, err);
 		if (rc == 0)
-			rc = hoist_layer_apply(root, r, o, NULL, NULL, err);
+			rc = hoist_layer_apply(root, r, &lo, NULL, NULL, err);
 		hoist_reader_free(r);
 		if (rc < 0)
 			return hoist_error_wrap(err, HOIST_E_IO, "layer %zu (%s)", i + 1,
@@ -112,6 +115,9 @@ static bool under_dead(const hoist_strset *dead, const char *path)
 static int flatten_layer(struct archive *out, hoist_reader *tar, hoist_strset *seen,
 	hoist_strset *dead, hoist_error **err)
 {
+	/* Data is copied through buf, not in->buf: libarchive hands out
+	 * data that lives in in->buf. */
+	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
 	arch_in *in = malloc(sizeof(*in));
 	if (!in)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
@@ -128,8 +134,11 @@ static int flatten_layer(struct archive *out, hoist_reader *tar, hoist_strset *s
 		goto done;
 	}
 	struct archive_entry *e;
-	char *buf = in->buf;
 	int ar;
+	if (!buf) {
+		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		goto done;
+	}
 	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		_cleanup_free_ char *name = clean_name(archive_entry_pathname(e));
 		if (!name)

@@ -7,7 +7,9 @@ set -euo pipefail
 : "${HOIST:?HOIST must point at the hoist binary}"
 : "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hoist-e2e.XXXXXX")
+# Lowercase digits only: podman names an oci: image after its path, and
+# image names must be lowercase.
+until T="${TMPDIR:-/tmp}/hoist-e2e-$$-$RANDOM" && mkdir -m 0755 "$T" 2>/dev/null; do :; done
 export HOIST_HOME="$T/home"
 # skopeo/podman/buildah keep a blob-info cache that makes copies skip
 # blobs; give them a private one per test.
@@ -113,3 +115,23 @@ YML
 }
 
 . "$SRCDIR/tests/lib/mkimage.sh"
+
+# podman_run IMAGE [ARGS...]: runs an image with podman in a private store
+# and config (runc, no network: what works on these machines); returns 77
+# (skip) when podman is not installed.
+podman_run() {
+	have podman || { echo "podman not installed: skipping podman run"; return 77; }
+	local pd="$T/podman"
+	mkdir -p "$pd"
+	[ -f "$pd/containers.conf" ] || cat >"$pd/containers.conf" <<'PC'
+[containers]
+default_ulimits = []
+netns = "none"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+PC
+	env -u REGISTRY_AUTH_FILE CONTAINERS_CONF="$pd/containers.conf" timeout 300 podman --root "$pd/root" \
+		--runroot "$pd/runroot" --storage-driver vfs run --rm -q "$@"
+}

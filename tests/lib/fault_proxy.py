@@ -4,9 +4,10 @@
 Forwards every connection to --target, logs each request it sees, and can
 break things on purpose:
   --cut-match REGEX --cut-after N [--cut-times K]
-      for the first K requests whose "METHOD PATH" matches REGEX, forward
-      N bytes of the response, then close both sides (a connection lost
-      mid-response).
+      for a request whose "METHOD PATH" matches REGEX, forward N bytes of
+      the response, then close both sides (a connection lost mid-response);
+      K times in all.  Responses shorter than N are not cut and do not
+      count (on a kept-alive connection the next request starts afresh).
   --fail-match REGEX --fail-status CODE [--fail-times K]
       answer the first K matching requests with CODE (empty body,
       "Retry-After: 0") instead of forwarding them.
@@ -59,9 +60,13 @@ class State:
                 with open(self.opts.log, "a") as f:
                     f.write(line + "\n")
 
-    def take_cut(self, line):
+    def wants_cut(self, line):
         with self.lock:
-            if self.cut_re and self.cuts_left > 0 and self.cut_re.search(line):
+            return bool(self.cut_re and self.cuts_left > 0 and self.cut_re.search(line))
+
+    def take_cut(self):
+        with self.lock:
+            if self.cuts_left > 0:
                 self.cuts_left -= 1
                 return True
         return False
@@ -191,9 +196,10 @@ class Conn:
                             buf += more
                         buf = buf[:end + 4] + bytes([buf[end + 4] ^ 0xff]) + buf[end + 5:]
                         self.st.log("CORRUPTED " + line)
-                    if self.st.take_cut(line):
-                        with self.lock:
-                            self.cut_budget = self.st.opts.cut_after
+                    # arm for this request's response only
+                    with self.lock:
+                        self.cut_budget = (self.st.opts.cut_after
+                                           if self.st.wants_cut(line) else None)
                     if chunked:
                         raw = True
                         self.server.sendall(buf)
@@ -227,7 +233,7 @@ class Conn:
                 with self.lock:
                     budget = self.cut_budget
                 if budget is not None:
-                    if len(data) >= budget:
+                    if len(data) >= budget and self.st.take_cut():
                         self.client.sendall(data[:budget])
                         self.st.log("CUT after %d bytes" % self.st.opts.cut_after)
                         break

@@ -103,3 +103,24 @@ idx["manifests"] = m
 json.dump(idx, open(p, "w"))
 PY
 }
+
+# make_layout_from_tar DIR TAG TARFILE: an image whose only layer is
+# TARFILE as it is (uncompressed), for hostile-layer tests.  Prints the
+# manifest digest.
+make_layout_from_tar() {
+	local dir=$1 tag=$2 tarfile=$3 w="$T/mkt.$RANDOM$RANDOM"
+	mkdir -p "$w" "$dir/blobs/sha256"
+	local layer size cfg cfg_size man man_size
+	layer=$(_put_blob "$dir" "$tarfile")
+	size=$(stat -c %s "$tarfile")
+	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$layer" >"$w/config.json"
+	cfg=$(_put_blob "$dir" "$w/config.json")
+	cfg_size=$(stat -c %s "$w/config.json")
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
+		"$cfg" "$cfg_size" "$layer" "$size" >"$w/manifest.json"
+	man=$(_put_blob "$dir" "$w/manifest.json")
+	man_size=$(stat -c %s "$w/manifest.json")
+	_layout_add "$dir" "$tag" "application/vnd.oci.image.manifest.v1+json" "$man" "$man_size" ""
+	rm -rf "$w"
+	echo "sha256:$man"
+}

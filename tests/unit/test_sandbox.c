@@ -959,7 +959,7 @@ static void test_user_resolve(void **state)
 	fx *f = *state;
 	int rootfd = open(f->lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(rootfd >= 0);
-	hoist_sandbox_user u;
+	hoist_sandbox_user u = { 0 };
 	hoist_error *err = NULL;
 	assert_int_equal(hoist_sandbox_user_resolve(&u, rootfd, "app", &err), 0);
 	assert_int_equal(u.uid, 1234);
@@ -1217,7 +1217,7 @@ static void fx_give(const fx *f, const rl_user *u)
 static void test_rootless_echo(void **state)
 {
 	fx *f = *state;
-	rl_user u;
+	rl_user u = { 0 };
 	assert_true(lookup_user(USER_SINGLE, &u));
 	fx_give(f, &u);
 	rl_out r;
@@ -1229,7 +1229,7 @@ static void test_rootless_echo(void **state)
 static void test_rootless_exit_status(void **state)
 {
 	fx *f = *state;
-	rl_user u;
+	rl_user u = { 0 };
 	assert_true(lookup_user(USER_SINGLE, &u));
 	fx_give(f, &u);
 	rl_out r;
@@ -1244,7 +1244,7 @@ static void test_rootless_exit_status(void **state)
 static void test_rootless_overlay_diff(void **state)
 {
 	fx *f = *state;
-	rl_user u;
+	rl_user u = { 0 };
 	assert_true(lookup_user(USER_SINGLE, &u));
 	fx_give(f, &u);
 	rl_out r;
@@ -1272,7 +1272,7 @@ static void test_rootless_overlay_diff(void **state)
 static void test_rootless_single_mapping_warning(void **state)
 {
 	fx *f = *state;
-	rl_user u;
+	rl_user u = { 0 };
 	assert_true(lookup_user(USER_SINGLE, &u));
 	fx_give(f, &u);
 	rl_out r;
@@ -1290,7 +1290,7 @@ static void test_rootless_single_mapping_warning(void **state)
 static void test_rootless_subids(void **state)
 {
 	fx *f = *state;
-	rl_user u;
+	rl_user u = { 0 };
 	assert_true(lookup_user(USER_SUBIDS, &u));
 	fx_give(f, &u);
 	/* Where the user's subordinate uids start. */
