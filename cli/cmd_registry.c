@@ -364,10 +364,8 @@ int cmd_login(hoist_ctx *ctx, int argc, char **argv)
 	hoist_error *err = NULL;
 	rc = hoist_registry_login(ctx, domain, user, password, &err);
 	explicit_bzero(password, strlen(password));
-	if (rc < 0) {
-		hoist_error_wrap(&err, HOIST_E_AUTH, "login to '%s'", domain);
+	if (rc < 0)
 		return cli_fail(err);
-	}
 	if (!cli.quiet)
 		printf("Login Succeeded\n");
 	return 0;

@@ -25,5 +25,7 @@ int cmd_rebase(hoist_ctx *ctx, int argc, char **argv);
 int cmd_export(hoist_ctx *ctx, int argc, char **argv);
 int cmd_ls_layer(hoist_ctx *ctx, int argc, char **argv);
 int cmd_pack(hoist_ctx *ctx, int argc, char **argv);
+int cmd_build(hoist_ctx *ctx, int argc, char **argv);
+int cmd_run(hoist_ctx *ctx, int argc, char **argv);
 
 #endif

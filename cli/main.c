@@ -14,6 +14,8 @@ typedef struct cli_command {
 } cli_command;
 
 static const cli_command commands[] = {
+	{ "build", cmd_build, "build an image from a Dockerfile, without a daemon or root" },
+	{ "run", cmd_run, "run a command in an image's filesystem (sandboxed)" },
 	{ "cp", cmd_cp, "copy an image between registries, layouts, archives, the store" },
 	{ "inspect", cmd_inspect, "summarise an image (--json for machines)" },
 	{ "manifest", cmd_manifest, "print the raw manifest" },

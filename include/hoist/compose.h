@@ -33,6 +33,17 @@ typedef struct hoist_compose hoist_compose;
 int hoist_compose_new(hoist_compose **out, hoist_ctx *ctx, const char *base,
 	const hoist_platform *platform, hoist_error **err);
 void hoist_compose_free(hoist_compose *c);
+/* A new image starting where `parent` is now (FROM an earlier stage):
+ * same layers (their blobs still come from where parent's come from, so
+ * parent must outlive the copy), a copy of its config. */
+int hoist_compose_new_from(hoist_compose **out, const hoist_compose *parent,
+	hoist_error **err);
+
+/* The digest of the base's manifest (zero string "" for scratch). */
+const char *hoist_compose_base_digest(const hoist_compose *c);
+/* Layers so far, and the descriptor of the i-th (borrowed). */
+size_t hoist_compose_n_layers(const hoist_compose *c);
+const hoist_descriptor *hoist_compose_layer(const hoist_compose *c, size_t i);
 
 /* The config being edited (borrowed). */
 hoist_config *hoist_compose_config(hoist_compose *c);
@@ -51,6 +62,8 @@ int hoist_compose_begin_layer(hoist_compose *c, const hoist_layer_opts *o,
 	hoist_layer_writer **w, hoist_error **err);
 int hoist_compose_end_layer(hoist_compose *c, hoist_layer_writer *w,
 	const char *created_by, hoist_layer_info *info, hoist_error **err);
+/* Gives up the layer begun (after the caller freed its writer). */
+void hoist_compose_abort_layer(hoist_compose *c);
 /* Convenience: a directory (its content at dest) or a tarball as a layer. */
 int hoist_compose_add_path(hoist_compose *c, const char *path, const char *dest,
 	const hoist_layer_opts *o, const char *created_by, hoist_layer_info *info,
@@ -59,6 +72,12 @@ int hoist_compose_add_path(hoist_compose *c, const char *path, const char *dest,
  * source's image (build cache hits); diff_id is its uncompressed digest. */
 int hoist_compose_add_existing_layer(hoist_compose *c, const hoist_descriptor *d,
 	const hoist_digest *diff_id, const char *created_by, hoist_error **err);
+/* A layer that lives in another image's repository (a registry build
+ * cache): its blob is read from `from` only if someone needs it, and a
+ * destination in the same registry mounts it.  from is borrowed. */
+int hoist_compose_add_remote_layer(hoist_compose *c, const hoist_descriptor *d,
+	const hoist_digest *diff_id, const char *created_by, hoist_source *from,
+	hoist_error **err);
 /* A history entry with no layer (ENV, CMD, ...). */
 int hoist_compose_add_history(hoist_compose *c, const char *created_by,
 	hoist_error **err);

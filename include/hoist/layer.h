@@ -34,6 +34,16 @@ typedef struct hoist_layer_opts {
 	int64_t uid, gid;     /* owner of every entry; -1: 0 (root) */
 	bool devices;         /* include device nodes (else skipped) */
 	bool oci_media_types; /* OCI (default) or Docker layer media types */
+	/* Owners as on disk (a RUN step's files) instead of uid/gid; files
+	 * of the writing user count as root's when it is not root itself
+	 * (an overlay upper dir written by a rootless sandbox). */
+	bool keep_owner;
+	/* add_tree of an overlay upper dir: a 0:0 character device becomes a
+	 * whiteout of its name, a directory with the xattr PREFIX "opaque" =
+	 * "y" is followed by its opaque whiteout, and PREFIX* xattrs are
+	 * dropped.  PREFIX is hoist_sandbox_overlay_xattr_prefix(); NULL for
+	 * an ordinary tree. */
+	const char *overlay_xattr_prefix;
 } hoist_layer_opts;
 
 /* Defaults as above. */

@@ -44,6 +44,7 @@ struct hoist_compose {
 	size_t config_len;
 	hoist_digest config_digest;
 	hoist_imgref *store_ref;
+	char base_digest[HOIST_DIGEST_STRMAX];
 };
 
 static void make_timestamp(char *buf, size_t n)
@@ -105,6 +106,9 @@ static int push_layer(hoist_compose *c, const hoist_descriptor *d,
 	return 0;
 }
 
+static int add_history(hoist_compose *c, const char *created_by, bool empty,
+	hoist_error **err);
+
 static bool is_docker_manifest(const hoist_manifest *m)
 {
 	return hoist_media_is_docker(m->media_type);
@@ -149,6 +153,8 @@ int hoist_compose_new(hoist_compose **out, hoist_ctx *ctx, const char *base,
 		}
 		c->config = steal_ptr(&img->config);
 		c->docker = is_docker_manifest(img->manifest);
+		snprintf(c->base_digest, sizeof(c->base_digest), "%s",
+			img->manifest->digest.str);
 		for (size_t i = 0; rc == 0 && i < img->manifest->n_layers; i++)
 			rc = push_layer(c, &img->manifest->layers[i], c->base, err);
 		if (rc == 0 && hoist_config_n_diff_ids(c->config) != c->n_layers)
@@ -162,6 +168,69 @@ int hoist_compose_new(hoist_compose **out, hoist_ctx *ctx, const char *base,
 	return 0;
 fail:
 	hoist_compose_free(c);
+	return rc;
+}
+
+const char *hoist_compose_base_digest(const hoist_compose *c)
+{
+	return c->base_digest;
+}
+
+size_t hoist_compose_n_layers(const hoist_compose *c)
+{
+	return c->n_layers;
+}
+
+const hoist_descriptor *hoist_compose_layer(const hoist_compose *c, size_t i)
+{
+	return i < c->n_layers ? &c->layers[i].desc : NULL;
+}
+
+int hoist_compose_new_from(hoist_compose **out, const hoist_compose *parent,
+	hoist_error **err)
+{
+	hoist_compose *c = calloc(1, sizeof(*c));
+	if (!c)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	c->ctx = parent->ctx;
+	memcpy(c->timestamp, parent->timestamp, sizeof(c->timestamp));
+	memcpy(c->base_digest, parent->base_digest, sizeof(c->base_digest));
+	c->docker = parent->docker;
+	int rc = hoist_layout_open(&c->store, hoist_ctx_home(c->ctx), true, err);
+	if (rc == 0)
+		rc = hoist_layout_hold(c->store, err);
+	if (rc == 0)
+		rc = hoist_imgref_parse(&c->store_ref, "local:hoist/compose", err);
+	char *cfg = NULL;
+	size_t len = 0;
+	if (rc == 0)
+		rc = hoist_config_serialize(parent->config, &cfg, &len, err);
+	if (rc == 0)
+		rc = hoist_config_parse(&c->config, cfg, len, err);
+	free(cfg);
+	for (size_t i = 0; rc == 0 && i < parent->n_layers; i++) {
+		/* a parent's own new layers are in the store (from NULL) */
+		rc = push_layer(c, &parent->layers[i].desc, parent->layers[i].from, err);
+	}
+	if (rc == 0 && parent->annotations)
+		c->annotations = json_deep_copy(parent->annotations);
+	if (rc < 0) {
+		hoist_compose_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int hoist_compose_add_remote_layer(hoist_compose *c, const hoist_descriptor *d,
+	const hoist_digest *diff_id, const char *created_by, hoist_source *from,
+	hoist_error **err)
+{
+	int rc = push_layer(c, d, from, err);
+	if (rc == 0)
+		rc = hoist_config_add_diff_id(c->config, diff_id, err);
+	if (rc == 0)
+		rc = add_history(c, created_by, false, err);
 	return rc;
 }
 
@@ -203,6 +272,12 @@ int hoist_compose_begin_layer(hoist_compose *c, const hoist_layer_opts *o,
 		c->pending = NULL;
 	}
 	return rc;
+}
+
+void hoist_compose_abort_layer(hoist_compose *c)
+{
+	hoist_layout_blob_writer_free(c->pending);
+	c->pending = NULL;
 }
 
 static int add_history(hoist_compose *c, const char *created_by, bool empty,

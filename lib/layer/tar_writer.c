@@ -452,6 +452,26 @@ static struct archive_entry *new_entry(hoist_layer_writer *w, const char *name,
 
 HOIST_DEFINE_CLEANUP(struct archive_entry, archive_entry_free)
 
+/* keep_owner: the owner on disk, our own ids standing for root's when we
+ * are not root (what a rootless sandbox's root wrote). */
+static void disk_owner(const hoist_layer_writer *w, struct archive_entry *e,
+	const struct stat *st)
+{
+	if (!w->o.keep_owner)
+		return;
+	uid_t me = geteuid();
+	gid_t mygid = getegid();
+	archive_entry_set_uid(e, me != 0 && st->st_uid == me ? 0 : st->st_uid);
+	archive_entry_set_gid(e, me != 0 && st->st_gid == mygid ? 0 : st->st_gid);
+}
+
+/* Whether xattr `name` is overlay bookkeeping of an upper dir. */
+static bool overlay_xattr(const hoist_layer_writer *w, const char *name)
+{
+	const char *p = w->o.overlay_xattr_prefix;
+	return p && !strncmp(name, p, strlen(p));
+}
+
 static int write_header(hoist_layer_writer *w, struct archive_entry *e,
 	hoist_error **err)
 {
@@ -520,7 +540,7 @@ static int add_xattrs_fd(hoist_layer_writer *w, struct archive_entry *e, int fd,
 	list[n] = '\0';
 	size_t count = 0;
 	for (char *p = list; p < list + n; p += strlen(p) + 1)
-		if (*p && keep_xattr(p))
+		if (*p && keep_xattr(p) && !overlay_xattr(w, p))
 			names[count++] = p;
 	/* libarchive writes the list back to front: add it reversed to get
 	 * the records in name order. */
@@ -548,6 +568,7 @@ static int emit_dir(hoist_layer_writer *w, const char *name,
 		new_entry(w, name, AE_IFDIR, st->st_mode, st->st_mtim.tv_sec, err);
 	if (!e)
 		return -HOIST_E_NOMEM;
+	disk_owner(w, e, st);
 	int r = fd >= 0 ? add_xattrs_fd(w, e, fd, name, err) : 0;
 	if (r == 0)
 		r = write_header(w, e, err);
@@ -650,6 +671,7 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 					st->st_mtim.tv_sec, err);
 			if (!e)
 				return -HOIST_E_NOMEM;
+			disk_owner(w, e, st);
 			archive_entry_copy_hardlink(e, first);
 			archive_entry_set_size(e, 0);
 			return write_header(w, e, err);
@@ -675,6 +697,7 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 	e = new_entry(w, name, fmt, fst.st_mode, fst.st_mtim.tv_sec, err);
 	if (!e)
 		return -HOIST_E_NOMEM;
+	disk_owner(w, e, &fst);
 	if (fmt == S_IFREG) {
 		archive_entry_set_size(e, fst.st_size);
 		r = add_xattrs_fd(w, e, fd, where, err);
@@ -735,6 +758,8 @@ static int walk_one(walk *k, int dfd, const char *base, int depth,
 	bool is_dir = S_ISDIR(st.st_mode);
 	if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, is_dir))
 		return 0;
+	if (k->w->o.overlay_xattr_prefix && S_ISCHR(st.st_mode) && st.st_rdev == 0)
+		return hoist_layer_writer_add_whiteout(k->w, k->name, false, err);
 	if (!is_dir)
 		return emit_nondir(k->w, dfd, base, k->name, &st, walk_where(k),
 			&k->links, err);
@@ -746,6 +771,13 @@ static int walk_one(walk *k, int dfd, const char *base, int depth,
 	if (fstat(cfd, &st) < 0)
 		return hoist_error_errno(err, errno, "stat '%s'", walk_where(k));
 	int r = emit_dir(k->w, k->name, &st, cfd, err);
+	if (r == 0 && k->w->o.overlay_xattr_prefix) {
+		char attr[64], v[8];
+		snprintf(attr, sizeof(attr), "%sopaque", k->w->o.overlay_xattr_prefix);
+		ssize_t n = fgetxattr(cfd, attr, v, sizeof(v));
+		if (n == 1 && v[0] == 'y')
+			r = hoist_layer_writer_add_whiteout(k->w, k->name, true, err);
+	}
 	if (r == 0)
 		r = walk_dir(k, cfd, depth + 1, err);
 	return r;

@@ -1,0 +1,222 @@
+/* COPY and ADD steps: the files (hoist/buildcopy.h) into a snapshot dir
+ * that becomes the layer and a lower dir of later steps. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build/internal.h"
+#include "hoist/buildcopy.h"
+#include "hoist/fs.h"
+#include "hoist/sandbox.h"
+#include "util/cleanup.h"
+
+HOIST_DEFINE_CLEANUP(hoist_fsview, hoist_fsview_free)
+
+/* --chown=USER[:GROUP]: numbers as they are, names from the stage's
+ * /etc/passwd and /etc/group (the topmost lower that has them). */
+static int resolve_owner(char *const *lowers, size_t n, const char *spec,
+	int64_t *uid, int64_t *gid, hoist_error **err)
+{
+	bool numeric = true;
+	for (const char *p = spec; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == ':'))
+			numeric = false;
+	if (numeric) {
+		char *end = NULL;
+		errno = 0;
+		long long u = strtoll(spec, &end, 10);
+		long long g = u;
+		if (!errno && end && *end == ':')
+			g = strtoll(end + 1, &end, 10);
+		if (errno || !end || *end || u < 0 || g < 0 || u > 0x7fffffff || g > 0x7fffffff)
+			return hoist_error_set(err, HOIST_E_INVALID, "invalid --chown '%s'", spec);
+		*uid = u;
+		*gid = g;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *pw = NULL;
+		if (asprintf(&pw, "%s/etc/passwd", lowers[i]) < 0)
+			return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		if (access(pw, F_OK) != 0)
+			continue;
+		_cleanup_close_ int fd = open(lowers[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		hoist_sandbox_user u;
+		if (fd < 0 || hoist_sandbox_user_resolve(&u, fd, spec, err) < 0)
+			return hoist_error_wrap(err, HOIST_E_INVALID, "--chown '%s'", spec);
+		*uid = u.uid;
+		*gid = u.gid;
+		return 0;
+	}
+	return hoist_error_set(err, HOIST_E_NOTFOUND,
+		"--chown '%s': the stage has no /etc/passwd to find it in", spec);
+}
+
+int context_key(build *b, const char *path, char out[65], hoist_error **err)
+{
+	_cleanup_(hoist_fsview_freep) hoist_fsview *v = NULL;
+	int rc = hoist_fsview_new_dir(&v, b->o->context, b->ignore, err);
+	if (rc < 0)
+		return rc;
+	hoist_build_copy_req req = { 0 };
+	const char *src[1] = { path };
+	req.src = v;
+	req.sources = src;
+	req.n_sources = 1;
+	req.dest = "/mnt/";
+	req.uid = req.gid = req.chmod = -1;
+	hoist_digest d;
+	rc = hoist_build_copy_key_only(&d, &req, err);
+	if (rc == 0)
+		snprintf(out, 65, "%s", hoist_digest_hex(&d));
+	return rc;
+}
+
+int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
+{
+	bool add = x->kind == HOIST_DF_ADD;
+	const char *what = add ? "ADD" : "COPY";
+	if (x->n_args < 2)
+		return hoist_error_set(err, HOIST_E_INVALID, "%s:%d: %s: needs a source and a destination",
+			b->df->name, x->line, what);
+	if (hoist_df_instr_flag(x, "parents"))
+		return hoist_error_set(err, HOIST_E_UNSUPPORTED, "%s:%d: %s: --parents is not supported",
+			b->df->name, x->line, what);
+	const char *from = add ? NULL : hoist_df_instr_flag(x, "from");
+	const char *link = hoist_df_instr_flag(x, "link");
+	bool linked = link && strcmp(link, "false") != 0;
+	char **src_lowers = NULL, **dst_lowers = NULL;
+	size_t n_src = 0, n_dst = 0;
+	_cleanup_(hoist_fsview_freep) hoist_fsview *srcv = NULL;
+	_cleanup_(hoist_fsview_freep) hoist_fsview *dstv = NULL;
+	stage *fs = NULL;
+	int rc = 0;
+	build_key k;
+	key_init(&k, s->chain);
+	key_add(&k, "op", what);
+	if (from) {
+		rc = from_stage(b, s, from, &fs, err);
+		if (rc == 0)
+			rc = stage_lowers(b, fs, &src_lowers, &n_src, err);
+		if (rc == 0)
+			rc = hoist_fsview_new_lowers(&srcv, (const char *const *)src_lowers, n_src,
+				NULL, err);
+	} else {
+		rc = hoist_fsview_new_dir(&srcv, b->o->context, b->ignore, err);
+	}
+	/* Without --link the stage's filesystem decides whether the
+	 * destination is a directory and what its parents look like;
+	 * --link copies independently of it (and needs no base layers). */
+	if (rc == 0 && !linked)
+		rc = stage_lowers(b, s, &dst_lowers, &n_dst, err);
+	if (rc == 0 && !linked)
+		rc = hoist_fsview_new_lowers(&dstv, (const char *const *)dst_lowers, n_dst, NULL, err);
+	hoist_build_copy_req req = { 0 };
+	req.uid = req.gid = req.chmod = -1;
+	const char *chown_s = hoist_df_instr_flag(x, "chown");
+	if (rc == 0 && chown_s)
+		rc = resolve_owner(dst_lowers, n_dst, chown_s, &req.uid, &req.gid, err);
+	const char *chmod_s = hoist_df_instr_flag(x, "chmod");
+	if (rc == 0 && chmod_s) {
+		char *end = NULL;
+		long m = strtol(chmod_s, &end, 8);
+		if (!end || *end || m < 0 || m > 07777)
+			rc = hoist_error_set(err, HOIST_E_INVALID, "invalid --chmod '%s': want octal",
+				chmod_s);
+		req.chmod = m;
+	}
+	/* sources, heredoc files, excludes */
+	size_t ns = x->n_args - 1;
+	const char **sources = calloc(ns + 1, sizeof(*sources));
+	hoist_build_copy_inline *inl = calloc(ns + 1, sizeof(*inl));
+	const char **excl = calloc(x->n_flags + 1, sizeof(*excl));
+	size_t n_sources = 0, n_inl = 0, n_excl = 0;
+	if (rc == 0 && (!sources || !inl || !excl))
+		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < ns; i++) {
+		const hoist_df_heredoc *h = hoist_df_instr_heredoc(x, x->args[i]);
+		if (h) {
+			inl[n_inl].name = h->name;
+			inl[n_inl].data = h->content;
+			inl[n_inl++].len = strlen(h->content);
+			key_add(&k, "inline", h->name);
+		} else {
+			sources[n_sources++] = x->args[i];
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < x->n_flags; i++)
+		if (!strcmp(x->flags[i].name, "exclude"))
+			excl[n_excl++] = x->flags[i].value;
+	req.src = srcv;
+	req.sources = sources;
+	req.n_sources = n_sources;
+	req.inlines = inl;
+	req.n_inlines = n_inl;
+	req.dest = x->args[x->n_args - 1];
+	req.workdir = stage_workdir(s);
+	req.target = dstv;
+	req.is_add = add;
+	req.checksum = hoist_df_instr_flag(x, "checksum");
+	req.excludes = excl;
+	req.n_excludes = n_excl;
+	hoist_digest content;
+	if (rc == 0)
+		rc = hoist_build_copy_key_only(&content, &req, err);
+	char key[65];
+	if (rc == 0) {
+		key_add(&k, "content", content.str);
+		key_add(&k, "dest", req.dest);
+		key_add(&k, "workdir", req.workdir);
+		key_add(&k, "from", fs ? fs->chain : "context");
+		key_add(&k, "link", linked ? "1" : "0");
+		key_final(&k, key);
+	} else {
+		hoist_hasher_free(k.h);
+	}
+	_cleanup_free_ char *by = NULL;
+	if (rc == 0 && asprintf(&by, "%s # buildkit", x->original) < 0)
+		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	cache_rec cr = { 0 };
+	if (rc == 0) {
+		b->res->steps++;
+		rc = cache_lookup(b, key, &cr, err);
+	}
+	if (rc == 0 && cr.hit) {
+		if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+			build_say(b, "      CACHED (%s, key %.12s)\n", cr.where, key);
+		else
+			build_say(b, "      CACHED\n");
+		rc = use_cached(b, s, &cr, by, err);
+		if (rc == 0)
+			b->res->cached++;
+	} else if (rc == 0) {
+		if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+			build_say(b, "      cache miss: %s (content %.19s, key %.12s)\n",
+				b->o->no_cache ? "--no-cache" : "no earlier build copied this content here",
+				content.str, key);
+		_cleanup_free_ char *snap = NULL;
+		if (asprintf(&snap, "%s/copy-XXXXXX", b->tmp) < 0 || !mkdtemp(snap))
+			rc = hoist_error_errno(err, errno, "create a directory in '%s'", b->tmp);
+		hoist_build_copy_result res = { 0 };
+		req.snapshot = snap;
+		if (rc == 0)
+			rc = hoist_build_copy(&res, &req, err);
+		if (rc == 0) {
+			int64_t uid = res.owner_applied ? -1 : req.uid >= 0 ? req.uid : 0;
+			rc = commit_dir(b, s, snap, false, uid, req.gid, by, key, err);
+		} else if (snap) {
+			hoist_fs_rm_rf(AT_FDCWD, snap, NULL);
+		}
+	}
+	cache_rec_release(&cr);
+	free(sources);
+	free(inl);
+	free(excl);
+	strv_free(src_lowers, n_src);
+	strv_free(dst_lowers, n_dst);
+	if (rc < 0)
+		return instr_wrap(b, x, err);
+	return 0;
+}

@@ -1,0 +1,509 @@
+/* RUN: a command in the sandbox on an overlay of the stage; the overlay's
+ * upper dir is the step's diff. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build/internal.h"
+#include "hoist/fs.h"
+#include "hoist/sandbox.h"
+#include "util/cleanup.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_MOUNTS 64
+
+typedef struct run_ctx {
+	char **argv;
+	size_t argc;
+	char **env;
+	size_t n_env;
+	hoist_sandbox_mount mounts[MAX_MOUNTS];
+	size_t n_mounts;
+	char *strings[4 * MAX_MOUNTS]; /* owned strings the mounts point at */
+	size_t n_strings;
+	int locks[MAX_MOUNTS];         /* flocks on cache mounts */
+	size_t n_locks;
+	char *private_dirs[MAX_MOUNTS]; /* cache dirs to delete afterwards */
+	size_t n_private;
+	char *script;                  /* a "#!" heredoc, written to a file */
+} run_ctx;
+
+static void run_ctx_release(run_ctx *r)
+{
+	strv_free(r->argv, r->argc);
+	strv_free(r->env, r->n_env);
+	for (size_t i = 0; i < r->n_strings; i++)
+		free(r->strings[i]);
+	for (size_t i = 0; i < r->n_locks; i++)
+		close(r->locks[i]);
+	for (size_t i = 0; i < r->n_private; i++) {
+		hoist_fs_rm_rf(AT_FDCWD, r->private_dirs[i], NULL);
+		free(r->private_dirs[i]);
+	}
+	if (r->script) {
+		unlink(r->script);
+		free(r->script);
+	}
+}
+
+static const char *own(run_ctx *r, char *s)
+{
+	if (!s || r->n_strings == HOIST_ARRAY_SIZE(r->strings)) {
+		free(s);
+		return NULL;
+	}
+	r->strings[r->n_strings++] = s;
+	return s;
+}
+
+static int push(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
+	if (!nv)
+		return -1;
+	*v = nv;
+	if (!(nv[*n] = strdup(s)))
+		return -1;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+/* Is the shell-form text nothing but one heredoc marker ("<<EOF")? */
+static bool only_heredoc(const hoist_df_instr *x)
+{
+	if (x->n_heredocs != 1 || !x->cmdline)
+		return false;
+	const char *p = x->cmdline;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (strncmp(p, "<<", 2) != 0)
+		return false;
+	for (p += 2; *p; p++)
+		if (*p == ' ' || *p == '\t' || *p == '\n')
+			break;
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	return *p == '\0';
+}
+
+static int make_argv(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
+	hoist_error **err)
+{
+	if (x->json) {
+		for (size_t i = 0; i < x->n_args; i++)
+			if (push(&r->argv, &r->argc, x->args[i]) < 0)
+				return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		if (!r->argc)
+			return hoist_error_set(err, HOIST_E_INVALID, "%s:%d: RUN: empty command",
+				b->df->name, x->line);
+		return 0;
+	}
+	size_t i;
+	json_t *v;
+	_cleanup_free_ char *script = NULL;
+	if (only_heredoc(x)) {
+		const char *body = x->heredocs[0].content;
+		if (!strncmp(body, "#!", 2)) {
+			/* A script with its own interpreter runs as a file. */
+			if (asprintf(&r->script, "%s/heredoc-XXXXXX", b->tmp) < 0)
+				return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+			int fd = mkstemp(r->script);
+			if (fd < 0)
+				return hoist_error_errno(err, errno, "write heredoc script");
+			int rc = hoist_write_all(fd, body, strlen(body), err);
+			close(fd);
+			if (rc < 0)
+				return rc;
+			hoist_sandbox_mount *m = &r->mounts[r->n_mounts++];
+			m->type = HOIST_SANDBOX_MOUNT_SECRET;
+			m->source = r->script;
+			m->target = "/dev/pipes/hoist-heredoc";
+			m->mode = 0755;
+			return push(&r->argv, &r->argc, m->target) < 0
+				? hoist_error_set(err, HOIST_E_NOMEM, "out of memory") : 0;
+		}
+		script = strdup(body);
+	} else {
+		hoist_buf sb = HOIST_BUF_INIT(16 << 20);
+		int rc = hoist_buf_appends(&sb, x->cmdline ? x->cmdline : "", err);
+		for (size_t k = 0; rc == 0 && k < x->n_heredocs; k++)
+			rc = hoist_buf_appendf(&sb, err, "\n%s%s", x->heredocs[k].content,
+				x->heredocs[k].name);
+		if (rc < 0) {
+			hoist_buf_release(&sb);
+			return rc;
+		}
+		script = hoist_buf_steal(&sb, NULL);
+	}
+	if (!script)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	json_array_foreach(s->shell, i, v)
+		if (push(&r->argv, &r->argc, json_string_value(v)) < 0)
+			return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	if (push(&r->argv, &r->argc, script) < 0)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	return 0;
+}
+
+static const hoist_build_secret *find_secret(build *b, const char *id)
+{
+	for (size_t i = 0; i < b->o->n_secrets; i++)
+		if (!strcmp(b->o->secrets[i].id, id))
+			return &b->o->secrets[i];
+	return NULL;
+}
+
+/* A cache mount's directory: persistent under $HOIST_HOME/cache-mounts,
+ * locked as the sharing mode says. */
+static int cache_mount_dir(build *b, const hoist_df_mount *m, run_ctx *r,
+	char **out, hoist_error **err)
+{
+	const char *id = m->id && *m->id ? m->id : m->target;
+	hoist_digest d;
+	hoist_digest_of(&d, HOIST_DIGEST_SHA256, id, strlen(id), NULL);
+	_cleanup_free_ char *dir = NULL, *lock = NULL;
+	if (asprintf(&dir, "%s/cache-mounts/%.32s", b->home, hoist_digest_hex(&d)) < 0 ||
+		asprintf(&lock, "%s.lock", dir) < 0)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	bool fresh = !hoist_fs_exists(AT_FDCWD, dir);
+	int rc = hoist_fs_mkdir_p(AT_FDCWD, dir, 0755, err);
+	if (rc < 0)
+		return rc;
+	if (fresh && (m->uid >= 0 || m->gid >= 0))
+		if (chown(dir, m->uid >= 0 ? (uid_t)m->uid : (uid_t)-1,
+			    m->gid >= 0 ? (gid_t)m->gid : (gid_t)-1) < 0 && geteuid() == 0)
+			return hoist_error_errno(err, errno, "chown cache mount '%s'", id);
+	if (fresh && m->mode >= 0)
+		chmod(dir, (mode_t)m->mode);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return hoist_error_errno(err, errno, "open '%s'", lock);
+	int how = m->sharing == HOIST_DF_SHARING_SHARED ? LOCK_SH
+		: m->sharing == HOIST_DF_SHARING_LOCKED ? LOCK_EX : LOCK_EX | LOCK_NB;
+	if (m->sharing == HOIST_DF_SHARING_LOCKED &&
+		flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		build_say(b, "      waiting for cache mount '%s' (sharing=locked)\n", id);
+	while (flock(fd, how) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			/* private: another build has it; use a fresh one */
+			close(fd);
+			char *tmp = NULL;
+			if (asprintf(&tmp, "%s/cache-private-XXXXXX", b->tmp) < 0 || !mkdtemp(tmp)) {
+				free(tmp);
+				return hoist_error_errno(err, errno, "private cache mount");
+			}
+			r->private_dirs[r->n_private++] = tmp;
+			*out = strdup(tmp);
+			return *out ? 0 : hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		}
+		int e = errno;
+		close(fd);
+		return hoist_error_errno(err, e, "lock cache mount '%s'", id);
+	}
+	r->locks[r->n_locks++] = fd;
+	*out = steal_ptr(&dir);
+	return 0;
+}
+
+/* The host path a bind mount shows: a path of the context, or of another
+ * stage's or image's filesystem (merged).  Read-only content goes into the
+ * key; a context path by its content. */
+static int bind_source(build *b, stage *s, const hoist_df_instr *x,
+	const hoist_df_mount *m, char **out, build_key *k, hoist_error **err)
+{
+	const char *src = m->source ? m->source : "/";
+	while (*src == '/')
+		src++;
+	for (const char *p = src; *p;) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return hoist_error_set(err, HOIST_E_UNSAFE,
+				"%s:%d: RUN: bind mount source '%s' leaves its root", b->df->name,
+				x->line, m->source);
+		p += n + (e ? 1 : 0);
+	}
+	if (!m->from) {
+		char hex[65];
+		int rc = context_key(b, *src ? src : ".", hex, err);
+		if (rc < 0)
+			return instr_wrap(b, x, err);
+		key_add(k, "bind-context", hex);
+		return asprintf(out, "%s/%s", b->o->context, src) < 0
+			? hoist_error_set(err, HOIST_E_NOMEM, "out of memory") : 0;
+	}
+	stage *from = NULL;
+	int rc = from_stage(b, s, m->from, &from, err);
+	_cleanup_free_ char *root = NULL;
+	if (rc == 0)
+		rc = merged_rootfs(b, from, hoist_compose_n_layers(from->img), &root, err);
+	if (rc < 0)
+		return instr_wrap(b, x, err);
+	key_add(k, "bind-from", from->chain);
+	key_add(k, "bind-source", src);
+	return asprintf(out, "%s/%s", root, src) < 0
+		? hoist_error_set(err, HOIST_E_NOMEM, "out of memory") : 0;
+}
+
+static int add_mounts(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
+	build_key *k, hoist_error **err)
+{
+	for (size_t i = 0; i < x->n_mounts; i++) {
+		const hoist_df_mount *m = &x->mounts[i];
+		if (r->n_mounts + 1 >= MAX_MOUNTS)
+			return hoist_error_set(err, HOIST_E_LIMIT, "%s:%d: RUN: too many mounts",
+				b->df->name, x->line);
+		hoist_sandbox_mount *sm = &r->mounts[r->n_mounts];
+		memset(sm, 0, sizeof(*sm));
+		char desc[64];
+		switch (m->type) {
+		case HOIST_DF_MOUNT_CACHE: {
+			if (!m->target)
+				return hoist_error_set(err, HOIST_E_INVALID,
+					"%s:%d: RUN: --mount=type=cache needs a target", b->df->name, x->line);
+			char *dir = NULL;
+			int rc = cache_mount_dir(b, m, r, &dir, err);
+			if (rc < 0)
+				return rc;
+			sm->type = HOIST_SANDBOX_MOUNT_BIND;
+			sm->source = own(r, dir);
+			sm->target = m->target;
+			sm->readonly = m->readonly;
+			/* the content of a cache mount is not part of the key */
+			snprintf(desc, sizeof(desc), "cache");
+			key_add(k, desc, m->id ? m->id : m->target);
+			key_add(k, "target", m->target);
+			break;
+		}
+		case HOIST_DF_MOUNT_TMPFS:
+			if (!m->target)
+				return hoist_error_set(err, HOIST_E_INVALID,
+					"%s:%d: RUN: --mount=type=tmpfs needs a target", b->df->name, x->line);
+			sm->type = HOIST_SANDBOX_MOUNT_TMPFS;
+			sm->target = m->target;
+			sm->size = m->size;
+			key_add(k, "tmpfs", m->target);
+			break;
+		case HOIST_DF_MOUNT_SECRET: {
+			const char *id = m->id ? m->id : NULL;
+			if (!id && m->target) {
+				const char *slash = strrchr(m->target, '/');
+				id = slash ? slash + 1 : m->target;
+			}
+			const hoist_build_secret *sec = id ? find_secret(b, id) : NULL;
+			if (!sec) {
+				if (m->required)
+					return hoist_error_set(err, HOIST_E_NOTFOUND,
+						"%s:%d: RUN: secret '%s' is required but was not given "
+						"(--secret id=%s,src=FILE)", b->df->name, x->line,
+						id ? id : "?", id ? id : "ID");
+				continue;
+			}
+			char *target = NULL;
+			if (m->target)
+				target = strdup(m->target);
+			else if (asprintf(&target, "/run/secrets/%s", id) < 0)
+				target = NULL;
+			sm->type = HOIST_SANDBOX_MOUNT_SECRET;
+			sm->source = sec->src;
+			sm->target = own(r, target);
+			sm->mode = m->mode >= 0 ? (mode_t)m->mode : 0400;
+			sm->uid = m->uid >= 0 ? (uid_t)m->uid : 0;
+			sm->gid = m->gid >= 0 ? (gid_t)m->gid : 0;
+			if (!sm->target)
+				return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+			/* which secret, never its content */
+			key_add(k, "secret", id);
+			key_add(k, "target", sm->target);
+			break;
+		}
+		case HOIST_DF_MOUNT_BIND: {
+			if (!m->target)
+				return hoist_error_set(err, HOIST_E_INVALID,
+					"%s:%d: RUN: --mount=type=bind needs a target", b->df->name, x->line);
+			char *src = NULL;
+			int rc = bind_source(b, s, x, m, &src, k, err);
+			if (rc < 0)
+				return rc;
+			sm->type = HOIST_SANDBOX_MOUNT_BIND;
+			sm->source = own(r, src);
+			sm->target = m->target;
+			sm->readonly = m->readonly;
+			key_add(k, "bind", m->target);
+			break;
+		}
+		case HOIST_DF_MOUNT_SSH:
+			return hoist_error_set(err, HOIST_E_UNSUPPORTED,
+				"%s:%d: RUN: --mount=type=ssh is not supported", b->df->name, x->line);
+		}
+		if (!sm->source && sm->type != HOIST_SANDBOX_MOUNT_TMPFS)
+			return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		r->n_mounts++;
+	}
+	return 0;
+}
+
+static int make_env(stage *s, run_ctx *r, hoist_error **err)
+{
+	char **env = NULL;
+	size_t n = 0;
+	int rc = hoist_df_scope_run_env(s->scope, &env, &n, err);
+	if (rc < 0)
+		return rc;
+	bool have_path = false;
+	for (size_t i = 0; i < n; i++)
+		have_path |= !strncmp(env[i], "PATH=", 5);
+	for (size_t i = 0; i < n; i++)
+		if (push(&r->env, &r->n_env, env[i]) < 0)
+			rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	if (rc == 0 && !have_path && push(&r->env, &r->n_env, DEFAULT_PATH) < 0)
+		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	hoist_df_strv_free(env, n);
+	return rc;
+}
+
+static char *created_by(const hoist_df_instr *x, char *const *argv, size_t argc)
+{
+	hoist_buf b = HOIST_BUF_INIT(1 << 20);
+	hoist_buf_appends(&b, "RUN ", NULL);
+	if (x->json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < argc; i++)
+			json_array_append_new(a, json_string(argv[i]));
+		char *s = json_dumps(a, JSON_COMPACT);
+		hoist_buf_appends(&b, s ? s : "", NULL);
+		free(s);
+		json_decref(a);
+	} else {
+		for (size_t i = 0; i < argc; i++)
+			hoist_buf_appendf(&b, NULL, "%s%s", i ? " " : "", argv[i]);
+	}
+	hoist_buf_appends(&b, " # buildkit", NULL);
+	return hoist_buf_steal(&b, NULL);
+}
+
+int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
+{
+	run_ctx r = { 0 };
+	build_key k;
+	key_init(&k, s->chain);
+	key_add(&k, "op", "RUN");
+	int rc = make_argv(b, s, x, &r, err);
+	if (rc == 0)
+		rc = make_env(s, &r, err);
+	const char *net_flag = hoist_df_instr_flag(x, "network");
+	hoist_sandbox_net net = b->o->network;
+	if (net_flag && !strcmp(net_flag, "none"))
+		net = HOIST_SANDBOX_NET_NONE;
+	else if (net_flag && strcmp(net_flag, "default") && strcmp(net_flag, "host"))
+		rc = rc < 0 ? rc : hoist_error_set(err, HOIST_E_INVALID,
+			"%s:%d: RUN: unknown --network '%s'", b->df->name, x->line, net_flag);
+	if (rc == 0) {
+		key_addv(&k, "argv", r.argv, r.argc);
+		key_addv(&k, "env", r.env, r.n_env);
+		key_add(&k, "user", stage_user(s));
+		key_add(&k, "workdir", stage_workdir(s));
+		key_add(&k, "network", net == HOIST_SANDBOX_NET_NONE ? "none" : "host");
+		rc = add_mounts(b, s, x, &r, &k, err);
+	}
+	char key[65];
+	key_final(&k, key);
+	_cleanup_free_ char *by = rc == 0 ? created_by(x, r.argv, r.argc) : NULL;
+	if (rc < 0) {
+		run_ctx_release(&r);
+		return rc;
+	}
+	b->res->steps++;
+	cache_rec cr;
+	rc = cache_lookup(b, key, &cr, err);
+	if (rc < 0) {
+		run_ctx_release(&r);
+		return rc;
+	}
+	if (cr.hit) {
+		if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+			build_say(b, "      CACHED (%s, key %.12s)\n", cr.where, key);
+		else
+			build_say(b, "      CACHED\n");
+		rc = use_cached(b, s, &cr, by, err);
+		cache_rec_release(&cr);
+		run_ctx_release(&r);
+		if (rc == 0)
+			b->res->cached++;
+		return rc;
+	}
+	if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+		build_say(b, "      cache miss: %s (key %.12s)\n",
+			b->o->no_cache ? "--no-cache" : "no earlier build of this step with this parent, command, environment and mounts",
+			key);
+	char **lowers = NULL;
+	size_t n_lowers = 0;
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	rc = stage_lowers(b, s, &lowers, &n_lowers, err);
+	if (rc == 0 && (asprintf(&upper, "%s/run-XXXXXX", b->tmp) < 0 || !mkdtemp(upper) ||
+			       asprintf(&work, "%s/work", upper) < 0))
+		rc = hoist_error_errno(err, errno, "create the RUN directories");
+	/* upper and work must be siblings on one file system: put both in a
+	 * fresh dir, the upper as "diff" */
+	_cleanup_free_ char *diff = NULL;
+	if (rc == 0 && asprintf(&diff, "%s/diff", upper) < 0)
+		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	if (rc == 0 && (mkdir(diff, 0755) < 0 || mkdir(work, 0700) < 0))
+		rc = hoist_error_errno(err, errno, "create '%s'", diff);
+	const char *wd = stage_workdir(s);
+	if (rc == 0 && strcmp(wd, "/") && !lowers_have(lowers, n_lowers, wd)) {
+		/* WORKDIR makes its directory when a step first needs it */
+		_cleanup_free_ char *p = NULL;
+		if (asprintf(&p, "%s%s", diff, wd) < 0)
+			rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		else
+			rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
+	}
+	int status = -1;
+	if (rc == 0) {
+		hoist_sandbox_opts so;
+		hoist_sandbox_opts_init(&so);
+		so.ctx = b->ctx;
+		so.lowers = (const char *const *)lowers;
+		so.n_lowers = n_lowers;
+		so.upper = diff;
+		so.work = work;
+		so.argv = (const char *const *)r.argv;
+		so.env = (const char *const *)r.env;
+		so.cwd = wd;
+		so.user = stage_user(s);
+		so.net = net;
+		so.mounts = r.mounts;
+		so.n_mounts = r.n_mounts;
+		so.stdin_fd = -1;
+		int out = b->o->progress == HOIST_BUILD_PROGRESS_QUIET ? -1 : fileno(b->log);
+		so.stdout_fd = out;
+		so.stderr_fd = out;
+		rc = hoist_sandbox_run(&so, &status, err);
+		if (rc < 0)
+			instr_wrap(b, x, err);
+	}
+	strv_free(lowers, n_lowers);
+	run_ctx_release(&r);
+	if (rc == 0 && status != 0)
+		rc = hoist_error_set(err, HOIST_E_INVALID,
+			"%s:%d: RUN: process \"%s\" did not complete successfully: exit code %d",
+			b->df->name, x->line, x->json ? "(exec form)" : (x->cmdline ? x->cmdline : ""),
+			status);
+	if (rc == 0) {
+		hoist_fs_rm_rf(AT_FDCWD, work, NULL);
+		b->res->ran++;
+		rc = commit_dir(b, s, diff, true, -1, -1, by, key, err);
+	}
+	if (upper)
+		hoist_fs_rm_rf(AT_FDCWD, upper, NULL);
+	return rc;
+}
