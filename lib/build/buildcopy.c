@@ -1329,13 +1329,11 @@ static void hash_free(hoist_reader *rd)
 
 static const hoist_reader_ops hash_reader_ops = { hash_read, hash_free };
 
-/* Reads fd to the end into h, writing to out (when >= 0). */
-static int pump(int fd, int out, hoist_hasher *h, uint64_t *bytes,
+/* Reads fd to the end into h, writing to out (when >= 0), through buf
+ * (HOIST_IO_CHUNK bytes). */
+static int pump(int fd, int out, hoist_hasher *h, char *buf, uint64_t *bytes,
 	const char *what, hoist_error **err)
 {
-	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
-	if (!buf)
-		return nomem(err);
 	for (;;) {
 		ssize_t k = read(fd, buf, HOIST_IO_CHUNK);
 		if (k < 0) {
@@ -1455,6 +1453,7 @@ typedef struct exec {
 	bool root;
 	int pfd;          /* cached parent directory */
 	char *pdir;
+	char *buf;        /* HOIST_IO_CHUNK bytes to copy through */
 	hoist_build_copy_result *res;
 } exec;
 
@@ -1564,7 +1563,7 @@ static int write_file(exec *x, entry *e, hoist_error **err)
 		r = fsv_open(e->view, &e->src, O_RDONLY, &in, err);
 		if (r < 0)
 			return r;
-		r = pump(in, out, h, &x->res->bytes, e->src.path, err);
+		r = pump(in, out, h, x->buf, &x->res->bytes, e->src.path, err);
 		if (r < 0)
 			return r;
 	}
@@ -1799,11 +1798,8 @@ static int write_archive(exec *x, entry *e, hoist_error **err)
 		return hoist_error_wrap(err, -r, "ADD failed: extract '%s'",
 			e->src.path);
 	/* The key covers the whole archive, whatever the reader left. */
-	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
-	if (!buf)
-		return nomem(err);
 	for (;;) {
-		ssize_t k = hoist_reader_read(&hr->base, buf, HOIST_IO_CHUNK, err);
+		ssize_t k = hoist_reader_read(&hr->base, x->buf, HOIST_IO_CHUNK, err);
 		if (k < 0)
 			return k;
 		if (k == 0)
@@ -1853,6 +1849,10 @@ static int execute(plan *p, hoist_build_copy_result *res, hoist_error **err)
 		return hoist_error_set(err, HOIST_E_INVALID,
 			"%s: no snapshot directory", p->op);
 	exec x = { .req = req, .pfd = -1, .res = res, .root = geteuid() == 0 };
+	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
+	if (!buf)
+		return nomem(err);
+	x.buf = buf;
 	x.snapfd = open(req->snapshot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (x.snapfd < 0)
 		return hoist_error_errno(err, errno, "open snapshot '%s'",
@@ -1896,6 +1896,9 @@ static int execute(plan *p, hoist_build_copy_result *res, hoist_error **err)
 /* The key without writing: the content of everything hashed. */
 static int hash_only(plan *p, hoist_error **err)
 {
+	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
+	if (!buf)
+		return nomem(err);
 	for (size_t i = 0; i < p->n; i++) {
 		entry *e = &p->v[i];
 		if (e->kind != E_FILE && e->kind != E_INLINE && e->kind != E_ARCHIVE &&
@@ -1927,7 +1930,7 @@ static int hash_only(plan *p, hoist_error **err)
 			_cleanup_close_ int fd = -1;
 			r = fsv_open(e->view, &e->src, O_RDONLY, &fd, err);
 			if (r == 0)
-				r = pump(fd, -1, h, &n, e->src.path, err);
+				r = pump(fd, -1, h, buf, &n, e->src.path, err);
 		}
 		if (r < 0)
 			return r;

@@ -74,6 +74,49 @@ int context_key(build *b, const char *path, char out[65], hoist_error **err)
 	return rc;
 }
 
+/* The step's key: the stage's chain (which pins the filesystem the copy
+ * lands on), the instruction, and what it copies: from the context, the
+ * content key of the files (read and hashed, never mtimes); from another
+ * stage or image, that stage's chain (which pins its files) and the
+ * sources.  Neither needs any base layer unpacked. */
+static int step_key(build *b, stage *s, const hoist_df_instr *x, stage *fs,
+	hoist_build_copy_req *req, bool linked, const char *chown_spec, char key[65],
+	char content_out[HOIST_DIGEST_STRMAX], hoist_error **err)
+{
+	build_key k;
+	key_init(&k, s->chain);
+	key_add(&k, "op", x->kind == HOIST_DF_ADD ? "ADD" : "COPY");
+	content_out[0] = '\0';
+	if (fs) {
+		key_add(&k, "from", fs->chain);
+		key_addv(&k, "sources", (char *const *)req->sources, req->n_sources);
+		char mode[32];
+		snprintf(mode, sizeof(mode), "%lld:%lld:%llo", (long long)req->uid,
+			(long long)req->gid, (long long)req->chmod);
+		key_add(&k, "owner-mode", mode);
+		for (size_t i = 0; i < req->n_excludes; i++)
+			key_add(&k, "exclude", req->excludes[i]);
+	} else {
+		hoist_digest content;
+		const hoist_fsview *target = req->target;
+		req->target = NULL;
+		int rc = hoist_build_copy_key_only(&content, req, err);
+		req->target = target;
+		if (rc < 0) {
+			hoist_hasher_free(k.h);
+			return rc;
+		}
+		key_add(&k, "content", content.str);
+		snprintf(content_out, HOIST_DIGEST_STRMAX, "%s", content.str);
+	}
+	key_add(&k, "chown", chown_spec ? chown_spec : "");
+	key_add(&k, "dest", req->dest);
+	key_add(&k, "workdir", req->workdir);
+	key_add(&k, "link", linked ? "1" : "0");
+	key_final(&k, key);
+	return 0;
+}
+
 int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 {
 	bool add = x->kind == HOIST_DF_ADD;
@@ -92,32 +135,17 @@ int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 	_cleanup_(hoist_fsview_freep) hoist_fsview *srcv = NULL;
 	_cleanup_(hoist_fsview_freep) hoist_fsview *dstv = NULL;
 	stage *fs = NULL;
+	/* declared before any goto: cleanup runs at every exit */
+	_cleanup_free_ char *snap = NULL;
+	_cleanup_free_ char *by = NULL;
 	int rc = 0;
-	build_key k;
-	key_init(&k, s->chain);
-	key_add(&k, "op", what);
-	if (from) {
+	if (from)
 		rc = from_stage(b, s, from, &fs, err);
-		if (rc == 0)
-			rc = stage_lowers(b, fs, &src_lowers, &n_src, err);
-		if (rc == 0)
-			rc = hoist_fsview_new_lowers(&srcv, (const char *const *)src_lowers, n_src,
-				NULL, err);
-	} else {
+	else
 		rc = hoist_fsview_new_dir(&srcv, b->o->context, b->ignore, err);
-	}
-	/* Without --link the stage's filesystem decides whether the
-	 * destination is a directory and what its parents look like;
-	 * --link copies independently of it (and needs no base layers). */
-	if (rc == 0 && !linked)
-		rc = stage_lowers(b, s, &dst_lowers, &n_dst, err);
-	if (rc == 0 && !linked)
-		rc = hoist_fsview_new_lowers(&dstv, (const char *const *)dst_lowers, n_dst, NULL, err);
 	hoist_build_copy_req req = { 0 };
 	req.uid = req.gid = req.chmod = -1;
 	const char *chown_s = hoist_df_instr_flag(x, "chown");
-	if (rc == 0 && chown_s)
-		rc = resolve_owner(dst_lowers, n_dst, chown_s, &req.uid, &req.gid, err);
 	const char *chmod_s = hoist_df_instr_flag(x, "chmod");
 	if (rc == 0 && chmod_s) {
 		char *end = NULL;
@@ -141,7 +169,6 @@ int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 			inl[n_inl].name = h->name;
 			inl[n_inl].data = h->content;
 			inl[n_inl++].len = strlen(h->content);
-			key_add(&k, "inline", h->name);
 		} else {
 			sources[n_sources++] = x->args[i];
 		}
@@ -156,26 +183,15 @@ int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 	req.n_inlines = n_inl;
 	req.dest = x->args[x->n_args - 1];
 	req.workdir = stage_workdir(s);
-	req.target = dstv;
 	req.is_add = add;
 	req.checksum = hoist_df_instr_flag(x, "checksum");
 	req.excludes = excl;
 	req.n_excludes = n_excl;
-	hoist_digest content;
+	char key[65], content[HOIST_DIGEST_STRMAX];
+	/* --chown goes into the key as written (names are resolved against
+	 * the stage only when the copy runs) */
 	if (rc == 0)
-		rc = hoist_build_copy_key_only(&content, &req, err);
-	char key[65];
-	if (rc == 0) {
-		key_add(&k, "content", content.str);
-		key_add(&k, "dest", req.dest);
-		key_add(&k, "workdir", req.workdir);
-		key_add(&k, "from", fs ? fs->chain : "context");
-		key_add(&k, "link", linked ? "1" : "0");
-		key_final(&k, key);
-	} else {
-		hoist_hasher_free(k.h);
-	}
-	_cleanup_free_ char *by = NULL;
+		rc = step_key(b, s, x, fs, &req, linked, chown_s, key, content, err);
 	if (rc == 0 && asprintf(&by, "%s # buildkit", x->original) < 0)
 		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	cache_rec cr = { 0 };
@@ -191,25 +207,44 @@ int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 		rc = use_cached(b, s, &cr, by, err);
 		if (rc == 0)
 			b->res->cached++;
-	} else if (rc == 0) {
-		if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
-			build_say(b, "      cache miss: %s (content %.19s, key %.12s)\n",
-				b->o->no_cache ? "--no-cache" : "no earlier build copied this content here",
-				content.str, key);
-		_cleanup_free_ char *snap = NULL;
-		if (asprintf(&snap, "%s/copy-XXXXXX", b->tmp) < 0 || !mkdtemp(snap))
-			rc = hoist_error_errno(err, errno, "create a directory in '%s'", b->tmp);
-		hoist_build_copy_result res = { 0 };
-		req.snapshot = snap;
-		if (rc == 0)
-			rc = hoist_build_copy(&res, &req, err);
-		if (rc == 0) {
-			int64_t uid = res.owner_applied ? -1 : req.uid >= 0 ? req.uid : 0;
-			rc = commit_dir(b, s, snap, false, uid, req.gid, by, key, err);
-		} else if (snap) {
-			hoist_fs_rm_rf(AT_FDCWD, snap, NULL);
-		}
+		goto out;
 	}
+	if (rc < 0)
+		goto out;
+	if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+		build_say(b, "      cache miss: %s (%s%.19s, key %.12s)\n",
+			b->o->no_cache ? "--no-cache" : "no earlier build copied this content here",
+			*content ? "content " : "from a stage", content, key);
+	/* Now the files: the source stage's and (without --link) this
+	 * stage's, which decides whether the destination is a directory and
+	 * what its parents look like. */
+	if (fs) {
+		rc = stage_lowers(b, fs, &src_lowers, &n_src, err);
+		if (rc == 0)
+			rc = hoist_fsview_new_lowers(&srcv, (const char *const *)src_lowers, n_src,
+				NULL, err);
+		req.src = srcv;
+	}
+	if (rc == 0 && !linked)
+		rc = stage_lowers(b, s, &dst_lowers, &n_dst, err);
+	if (rc == 0 && !linked)
+		rc = hoist_fsview_new_lowers(&dstv, (const char *const *)dst_lowers, n_dst, NULL, err);
+	req.target = dstv;
+	if (rc == 0 && chown_s)
+		rc = resolve_owner(dst_lowers, n_dst, chown_s, &req.uid, &req.gid, err);
+	if (rc == 0 && (asprintf(&snap, "%s/copy-XXXXXX", b->tmp) < 0 || !mkdtemp(snap)))
+		rc = hoist_error_errno(err, errno, "create a directory in '%s'", b->tmp);
+	hoist_build_copy_result res = { 0 };
+	req.snapshot = snap;
+	if (rc == 0)
+		rc = hoist_build_copy(&res, &req, err);
+	if (rc == 0) {
+		int64_t uid = res.owner_applied ? -1 : req.uid >= 0 ? req.uid : 0;
+		rc = commit_dir(b, s, snap, false, uid, req.gid, by, key, err);
+	} else if (snap) {
+		hoist_fs_rm_rf(AT_FDCWD, snap, NULL);
+	}
+out:
 	cache_rec_release(&cr);
 	free(sources);
 	free(inl);

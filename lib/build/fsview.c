@@ -296,19 +296,33 @@ static int lookup_raw(const hoist_fsview *v, const fsv_node *dir,
 	return 0;
 }
 
+static int list_names(const hoist_fsview *v, const fsv_node *dir,
+	char ***names_out, size_t *n_out, hoist_error **err);
+static void strv_free(char **v, size_t n);
+
 /* An ignored directory stays in a context's view when something below it
- * is re-included. */
+ * is re-included; the search stops at the first such entry. */
 static int has_visible_child(const hoist_fsview *v, const fsv_node *dir,
 	bool *yes, hoist_error **err)
 {
-	fsv_node *kids = NULL;
+	char **names = NULL;
 	size_t n = 0;
-	int r = fsv_list(v, dir, &kids, &n, err);
-	if (r < 0)
-		return r;
-	*yes = n > 0;
-	fsv_nodes_free(kids, n);
-	return 0;
+	*yes = false;
+	int r = list_names(v, dir, &names, &n, err);
+	for (size_t i = 0; r == 0 && i < n && !*yes; i++) {
+		fsv_node kid;
+		r = fsv_lookup(v, dir, names[i], &kid, err);
+		if (r == -HOIST_E_NOTFOUND) {
+			r = 0;
+			continue;
+		}
+		if (r == 0) {
+			*yes = true;
+			fsv_node_release(&kid);
+		}
+	}
+	strv_free(names, n);
+	return r;
 }
 
 int fsv_lookup(const hoist_fsview *v, const fsv_node *dir, const char *name,
