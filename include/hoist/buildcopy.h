@@ -208,9 +208,11 @@ typedef struct hoist_build_copy_result {
  * HOIST_E_DIGEST and leaves nothing behind.  COPY of a URL is
  * HOIST_E_INVALID.
  *
- * Each file is read once: copied and hashed for the key in one pass.  On
- * failure the snapshot holds an undefined part of the copy; the caller
- * throws it away. */
+ * Each file is read once: copied and hashed for the key in one pass (ADD
+ * also peeks at the first block of a local file to tell an archive).  A
+ * 0:0 character device in a context is refused (HOIST_E_UNSUPPORTED): in
+ * the snapshot it would be a whiteout.  On failure the snapshot holds an
+ * undefined part of the copy; the caller throws it away. */
 int hoist_build_copy(hoist_build_copy_result *out,
 	const hoist_build_copy_req *req, hoist_error **err);
 

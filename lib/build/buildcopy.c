@@ -437,6 +437,12 @@ static int plan_leaf(plan *p, const hoist_fsview *view, fsv_node *n,
 {
 	if (S_ISSOCK(n->st.st_mode))
 		return 0;
+	/* In the snapshot (an overlay lower dir, then a layer) it would
+	 * delete dst instead. */
+	if (S_ISCHR(n->st.st_mode) && n->st.st_rdev == makedev(0, 0))
+		return hoist_error_set(err, HOIST_E_UNSUPPORTED,
+			"%s failed: cannot copy '%s': a 0:0 character device is an "
+			"overlay whiteout", p->op, n->path);
 	int r = check_nondir(p, dst, tnode, have_tnode, err);
 	if (r < 0)
 		return r;

@@ -171,9 +171,9 @@ ENTRYPOINT ["/app/bin/hello"]
 CMD ["world"]
 DF
 
-say "the full build: -t to the store, an oci: layout and a docker-archive; --iidfile, --metadata-file"
+say "the full build: -t to the store, an oci: layout and a docker-archive"
 D=$(hb "$T/full.log" --build-arg VERSION=2.5 --build-arg REMOTE_URL="$REMOTE_URL" \
-	--build-arg REMOTE_SUM="$REMOTE_SUM" --iidfile "$T/iid" --metadata-file "$T/meta.json" \
+	--build-arg REMOTE_SUM="$REMOTE_SUM" \
 	-t e2e/full:1 -t oci:"$T/out":full -t docker-archive:"$T/full.tar":e2e/full:1 "$C")
 case "$D" in sha256:*) ;; *) fail "build printed no digest: '$D'" ;; esac
 grep -q 'the unused stage ran' "$T/full.log" && fail "the unused stage was built"
@@ -183,9 +183,6 @@ assert_eq "$(hoist digest oci:"$T/out":full)" "$D" "digest in the oci: layout"
 assert_eq "$(hoist digest docker-archive:"$T/full.tar")" "$D" "digest in the docker-archive"
 tar -tf "$T/full.tar" | grep -qx 'manifest.json' || fail "docker-archive has no manifest.json"
 CFG=$(hoist manifest e2e/full:1 | jq -r .config.digest)
-assert_eq "$(cat "$T/iid")" "$CFG" "--iidfile holds the config digest"
-assert_eq "$(jq -r '."containerimage.digest"' "$T/meta.json")" "$D" "metadata containerimage.digest"
-assert_eq "$(jq -r '."containerimage.config.digest"' "$T/meta.json")" "$CFG" "metadata config digest"
 hoist images | grep -E '^e2e/full +1 ' >/dev/null || fail "hoist images lacks e2e/full:1: $(hoist images)"
 grep -q "^=> e2e/full:1 $D" "$T/full.log" || fail "the log does not name the tag"
 
@@ -398,4 +395,16 @@ assert_eq "$(in_img e2e/arg:2 cat /flavour)" spicy "--build-arg override"
 assert_eq "$(steps "$T/a2.log" | grep '^RUN' | tr '\n' '|')" "RUN echo first > /first => CACHED|RUN echo \"\$FLAVOUR\" > /flavour => RAN|" "steps with another --build-arg"
 hb "$T/a3.log" --build-arg NOT_DECLARED=1 -t e2e/arg:3 "$A" >/dev/null
 grep -q "NOT_DECLARED" "$T/a3.log" || fail "no warning about an unused --build-arg"
+say "--iidfile and --metadata-file (absolute and relative paths)"
+hb "$T/iid.log" --build-arg VERSION=2.5 --build-arg REMOTE_URL="$REMOTE_URL" --build-arg REMOTE_SUM="$REMOTE_SUM" \
+	--iidfile "$T/iid" --metadata-file "$T/meta.json" -t e2e/full:1 "$C" >/dev/null
+assert_eq "$(cat "$T/iid")" "$CFG" "--iidfile holds the config digest"
+assert_eq "$(jq -r '."containerimage.digest"' "$T/meta.json")" "$D" "metadata containerimage.digest"
+assert_eq "$(jq -r '."containerimage.config.digest"' "$T/meta.json")" "$CFG" "metadata config digest"
+mkdir -p "$T/rel"
+(cd "$T/rel" && hoist build -q --iidfile iid.txt --metadata-file sub-meta.json --build-arg VERSION=2.5 \
+	--build-arg REMOTE_URL="$REMOTE_URL" --build-arg REMOTE_SUM="$REMOTE_SUM" -t e2e/full:1 "$C" >/dev/null) ||
+	fail "a build with a relative --iidfile failed"
+assert_eq "$(cat "$T/rel/iid.txt")" "$CFG" "relative --iidfile"
+assert_eq "$(ls -A "$T/rel" | tr '\n' ' ')" "iid.txt sub-meta.json " "files next to a relative --iidfile"
 echo "all good"

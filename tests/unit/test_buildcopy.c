@@ -563,6 +563,14 @@ static void test_copy_files(void **state)
 	hoist_error_freep(&err);
 	free(s);
 
+	/* a whiteout device in a context would delete instead of copy */
+	mkwhiteout(c.ctx, "wh");
+	assert_int_equal(cp(f, &c, &r, (const char *[]){ "wh", NULL }, "/x/",
+		&s, &err), -HOIST_E_UNSUPPORTED);
+	assert_non_null(strstr(err->msg, "overlay whiteout"));
+	hoist_error_freep(&err);
+	free(s);
+
 	/* a file over a directory of the stage */
 	assert_int_equal(cp(f, &c, &r, (const char *[]){ "dir", NULL },
 		"/etc/hosts", &s, &err), -HOIST_E_EXISTS);
