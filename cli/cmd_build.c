@@ -97,7 +97,8 @@ int cmd_build(hoist_ctx *ctx, int argc, char **argv)
 		"hoist build [-f Dockerfile] [-t DST]... [--build-arg K=V]... [--target STAGE]\n"
 		"         [--platform P] [--no-cache] [--progress auto|plain|quiet]\n"
 		"         [--network host|none] [--secret id=ID,src=FILE]...\n"
-		"         [--cache-repo REG/REPO] [--cache-from REF]... [--cache-to REF] [--cache-ttl DUR]\n"
+		"         [--cache-repo REG/REPO] [--cache-from REPO|IMAGE]... [--cache-to REPO|type=inline]\n"
+		"         [--cache-ttl DUR]\n"
 		"         [--iidfile FILE] [--metadata-file FILE] [CONTEXT]";
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
@@ -189,6 +190,10 @@ int cmd_build(hoist_ctx *ctx, int argc, char **argv)
 		case OPT_CACHE_REPO:
 		case OPT_CACHE_FROM:
 		case OPT_CACHE_TO: {
+			if (c == OPT_CACHE_TO && !strcmp(optarg, "type=inline")) {
+				o.cache_inline = true;
+				break;
+			}
 			const char *r = cache_ref(optarg);
 			if (!r || !*r) {
 				rc = cli_usage_error(usage, "invalid cache '%s': want REG/REPO or type=registry,ref=REG/REPO", optarg);

@@ -59,6 +59,10 @@ typedef struct hoist_build_opts {
 	const char *const *cache_from;
 	size_t n_cache_from;
 	const char *cache_to;
+	/* --cache-to type=inline: the output manifest carries the keys of its
+	 * layers (annotation dev.hoist.cache.v1), so that a later build can use
+	 * the image itself as --cache-from. */
+	bool cache_inline;
 	long long cache_ttl;      /* seconds; records older are misses; 0: none */
 } hoist_build_opts;
 

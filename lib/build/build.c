@@ -134,6 +134,7 @@ void strv_free(char **v, size_t n)
 
 void stage_release(stage *s)
 {
+	json_decref(s->inline_keys);
 	hoist_compose_free(s->img);
 	hoist_df_scope_free(s->scope);
 	strv_free(s->snaps, s->n_snaps);
@@ -466,6 +467,19 @@ static bool dir_empty(const char *dir)
 	return empty;
 }
 
+/* Remembers which key made layer `index` (or an empty step) for the
+ * inline cache. */
+static void note_key(stage *s, const char *key, long index)
+{
+	if (!s->inline_keys)
+		s->inline_keys = json_pack("{s:{},s:[]}", "layers", "empty");
+	if (index < 0)
+		json_array_append_new(json_object_get(s->inline_keys, "empty"), json_string(key));
+	else
+		json_object_set_new(json_object_get(s->inline_keys, "layers"), key,
+			json_integer(index));
+}
+
 /* After a step: the chain moves on by what the step produced (its layer's
  * diff_id), not by its inputs, so a step that ran again and made the same
  * layer as before (hoist's layers are reproducible) lets later steps hit
@@ -491,8 +505,10 @@ int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 			rc = cache_put(b, key, NULL, err);
 		if (rc == 0 && b->cache_to)
 			rc = rcache_put(b, b->cache_to, key, NULL, NULL, err);
-		if (rc == 0)
+		if (rc == 0) {
+			note_key(s, key, -1);
 			chain_result(s, NULL);
+		}
 		return rc;
 	}
 	hoist_layer_opts lo;
@@ -527,18 +543,21 @@ int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 			hoist_compose_n_layers(s->img) - 1);
 		rc = rcache_put(b, b->cache_to, key, d, &info.diff_id, err);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		note_key(s, key, (long)hoist_compose_n_layers(s->img) - 1);
 		chain_result(s, &info.diff_id);
+	}
 	build_say(b, "      layer %s (%lld bytes)\n", info.digest.str, (long long)info.size);
 	return rc;
 }
 
 /* Uses a cache record: the layer (and its snapshot if this machine has it)
  * or an empty history entry. */
-int use_cached(build *b, stage *s, const cache_rec *r, const char *created_by,
-	hoist_error **err)
+int use_cached(build *b, stage *s, const cache_rec *r, const char *key,
+	const char *created_by, hoist_error **err)
 {
 	if (r->empty) {
+		note_key(s, key, -1);
 		chain_result(s, NULL);
 		return hoist_compose_add_history(s->img, created_by, err);
 	}
@@ -549,6 +568,7 @@ int use_cached(build *b, stage *s, const cache_rec *r, const char *created_by,
 			  created_by, err);
 	if (rc < 0)
 		return rc;
+	note_key(s, key, (long)hoist_compose_n_layers(s->img) - 1);
 	chain_result(s, &r->diff_id);
 	_cleanup_free_ char *snap = existing_snapshot(b, &r->diff_id);
 	return snaps_set(s, hoist_compose_n_layers(s->img) - 1, snap, err);
@@ -825,7 +845,10 @@ static int start_stage(build *b, stage *s, hoist_error **err)
 	json_t *shell = json_object_get(config_obj(s), "Shell");
 	s->shell = json_is_array(shell) && json_array_size(shell)
 		? json_deep_copy(shell) : json_pack("[ss]", "/bin/sh", "-c");
-	/* Snapshots carry over from a parent stage: its layers are ours. */
+	/* Snapshots (and inline cache keys) carry over from a parent stage:
+	 * its layers are ours. */
+	if (ps && ps->inline_keys)
+		s->inline_keys = json_deep_copy(ps->inline_keys);
 	if (ps)
 		for (size_t k = 0; rc == 0 && k < ps->n_snaps; k++)
 			rc = snaps_set(s, k, ps->snaps[k], err);
@@ -1088,8 +1111,14 @@ int hoist_build(hoist_ctx *ctx, const hoist_build_opts *o, hoist_build_result *r
 				build_say(&b, "warning: build argument '%s' was not consumed\n", unused[i]);
 			hoist_df_strv_free(unused, n_unused);
 		}
-		hoist_source *src = hoist_compose_source(fin->img, err);
-		rc = src ? 0 : -HOIST_E_NOMEM;
+		if (o->cache_inline && fin->inline_keys) {
+			char *j = json_dumps(fin->inline_keys, JSON_COMPACT | JSON_SORT_KEYS);
+			rc = j ? hoist_compose_set_annotation(fin->img, "dev.hoist.cache.v1", j, err)
+			       : hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+			free(j);
+		}
+		hoist_source *src = rc == 0 ? hoist_compose_source(fin->img, err) : NULL;
+		rc = src ? 0 : rc < 0 ? rc : -HOIST_E_NOMEM;
 		if (rc == 0) {
 			hoist_manifest *m = NULL;
 			rc = hoist_source_manifest(src, NULL, &m, err);

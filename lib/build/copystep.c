@@ -204,7 +204,7 @@ int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 			build_say(b, "      CACHED (%s, key %.12s)\n", cr.where, key);
 		else
 			build_say(b, "      CACHED\n");
-		rc = use_cached(b, s, &cr, by, err);
+		rc = use_cached(b, s, &cr, key, by, err);
 		if (rc == 0)
 			b->res->cached++;
 		goto out;

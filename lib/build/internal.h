@@ -18,6 +18,7 @@ typedef struct stage {
 	char chain[65];     /* cache key of the stage so far */
 	char **snaps;       /* snapshot dir of each layer, or NULL */
 	size_t n_snaps;
+	json_t *inline_keys;  /* {"layers": {KEY: index}, "empty": [KEY]} */
 	json_t *shell;      /* SHELL in effect */
 	bool cmd_set;       /* CMD given in this stage */
 } stage;
@@ -89,8 +90,8 @@ int stage_lowers(build *b, stage *s, char ***out, size_t *n, hoist_error **err);
 int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 	int64_t uid, int64_t gid, const char *created_by, const char *key,
 	hoist_error **err);
-int use_cached(build *b, stage *s, const cache_rec *r, const char *created_by,
-	hoist_error **err);
+int use_cached(build *b, stage *s, const cache_rec *r, const char *key,
+	const char *created_by, hoist_error **err);
 int run_instr(build *b, stage *s, const hoist_df_instr *raw, hoist_error **err);
 int instr_wrap(build *b, const hoist_df_instr *i, hoist_error **err);
 const char *stage_user(stage *s);     /* NULL: root */

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "build/internal.h"
+#include "hoist/image.h"
 #include "hoist/layout.h"
 #include "hoist/registry.h"
 #include "util/cleanup.h"
@@ -30,6 +31,9 @@ struct rcache {
 	hoist_registry *reg; /* shared client, borrowed from the ctx */
 	hoist_source *src;   /* for the blobs of hits */
 	bool want_push;
+	/* an earlier image as cache: its layers by the keys it carries */
+	hoist_image *img;
+	json_t *keys;
 };
 
 void rcache_free(rcache *c)
@@ -37,6 +41,8 @@ void rcache_free(rcache *c)
 	if (!c)
 		return;
 	free(c->name);
+	hoist_image_free(c->img);
+	json_decref(c->keys);
 	hoist_ref_free(c->ref);
 	hoist_source_free(c->src);
 	free(c);
@@ -53,9 +59,27 @@ int rcache_open(build *b, const char *name, bool push, rcache **out, hoist_error
 		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	if (rc == 0)
 		rc = hoist_ref_parse(&c->ref, s, err);
-	if (rc == 0 && (c->ref->tag || c->ref->digest))
-		rc = hoist_error_set(err, HOIST_E_INVALID,
-			"cache repository '%s': name a repository, without tag or digest", name);
+	if (rc == 0 && (c->ref->tag || c->ref->digest)) {
+		/* An image: its inline cache (dev.hoist.cache.v1), read once. */
+		if (push)
+			rc = hoist_error_set(err, HOIST_E_INVALID,
+				"cache repository '%s': name a repository, without tag or digest", name);
+		if (rc == 0)
+			rc = hoist_source_open(b->ctx, name, &c->src, err);
+		if (rc == 0)
+			rc = hoist_image_load(c->src, &b->target_plat, &c->img, err);
+		if (rc == 0) {
+			json_t *ann = json_object_get(c->img->manifest->json, "annotations");
+			const char *v = json_string_value(json_object_get(ann, "dev.hoist.cache.v1"));
+			c->keys = v ? json_loads(v, 0, NULL) : NULL;
+			if (!c->keys)
+				hoist_log(b->ctx, HOIST_LOG_WARN,
+					"--cache-from '%s': the image has no inline cache (build it with --cache-to type=inline)",
+					name);
+			*out = c;
+			return 0;
+		}
+	}
 	if (rc == 0)
 		rc = hoist_registry_shared(&c->reg, b->ctx, c->ref->domain, err);
 	if (rc == 0 && push)
@@ -92,6 +116,26 @@ int rcache_get(build *b, rcache *c, const char *key, cache_rec *out,
 	hoist_error **err)
 {
 	memset(out, 0, sizeof(*out));
+	if (c->img) {
+		json_t *idx = json_object_get(json_object_get(c->keys, "layers"), key);
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(c->keys, "empty"), i, v)
+			if (json_string_value(v) && !strcmp(json_string_value(v), key)) {
+				out->empty = out->hit = true;
+				return 0;
+			}
+		if (!json_is_integer(idx))
+			return 0;
+		json_int_t n = json_integer_value(idx);
+		const char *diff = n >= 0 ? hoist_config_diff_id(c->img->config, (size_t)n) : NULL;
+		if (n < 0 || (size_t)n >= c->img->manifest->n_layers || !diff ||
+			hoist_digest_parse(&out->diff_id, diff, NULL) < 0 ||
+			hoist_descriptor_copy(&out->desc, &c->img->manifest->layers[n], NULL) < 0)
+			return 0;
+		out->hit = true;
+		return 0;
+	}
 	char tag[80];
 	snprintf(tag, sizeof(tag), "k-%s", key);
 	hoist_buf raw = HOIST_BUF_INIT(HOIST_MANIFEST_MAX);

@@ -433,7 +433,7 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 			build_say(b, "      CACHED (%s, key %.12s)\n", cr.where, key);
 		else
 			build_say(b, "      CACHED\n");
-		rc = use_cached(b, s, &cr, by, err);
+		rc = use_cached(b, s, &cr, key, by, err);
 		cache_rec_release(&cr);
 		run_ctx_release(&r);
 		if (rc == 0)

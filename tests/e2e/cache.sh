@@ -65,6 +65,16 @@ HOIST_HOME="$T/machine-a" "$HOIST" build --cache-repo $R/buildcache -t $R/app:a2
 grep "0 RUN executed" "$T/a2.log" >/dev/null || { cat "$T/a2.log"; fail "A re-ran steps B had pushed"; }
 assert_eq "$(hoist digest $R/app:a2)" "$(hoist digest $R/app:b2)" "A and B agree"
 
+say "an earlier image as the cache (--cache-to type=inline, --cache-from IMAGE)"
+HOIST_HOME="$T/machine-c" "$HOIST" build --cache-to type=inline -t $R/app:inline . >"$T/c.log" 2>&1 \
+	|| { cat "$T/c.log"; fail "inline build on C"; }
+hoist manifest $R/app:inline | jq -e '.annotations["dev.hoist.cache.v1"] | fromjson | .layers | length == 5' >/dev/null \
+	|| fail "the image carries no inline cache"
+HOIST_HOME="$T/machine-d" "$HOIST" build --progress plain --cache-from $R/app:inline --cache-to type=inline -t $R/app:d . >"$T/d.log" 2>&1 \
+	|| { cat "$T/d.log"; fail "build on D from the inline cache"; }
+grep "0 RUN executed" "$T/d.log" >/dev/null || { cat "$T/d.log"; fail "D ran RUN steps despite the inline cache"; }
+assert_eq "$(hoist digest $R/app:d)" "$(hoist digest $R/app:inline)" "inline-cached build digest"
+
 say "a cache mount persists between builds and stays out of the image"
 mkdir -p "$T/cm" && cd "$T/cm"
 cat >Dockerfile <<'DF'
