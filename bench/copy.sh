@@ -108,7 +108,7 @@ raw_blob() {
 raw_copy() {
 	cut -d' ' -f1 "$3" | xargs -P "$4" -I{} bash -c 'raw_blob "$@"' _ "$1" "$2" {}
 }
-export -f raw_blob
+export -f raw_blob raw_copy
 export REG_A REG_B
 
 # manifest_digest HOSTPORT REPO TAG
@@ -123,6 +123,8 @@ start_registry A
 start_registry B
 export REG_A REG_B
 say "registries: A=$REG_A (source), B=$REG_B (destination)"
+# the registries' CPU is recorded for every timed command ("srv CPU")
+CPU_PIDS="$REG_A_PID $REG_B_PID"
 
 say "making the image (${#RAND[@]} layers: ${RAND[*]} MiB random + $TEXT_MIB MiB text each)"
 make_image "$W/img1" 1
@@ -141,14 +143,14 @@ for r in $(seq 1 "$RUNS"); do
 	timed hoist "$HOIST" -q cp "$REG_A/src:v1" "$REG_B/hoist-$r:v1"
 	line+=" hoist $LAST_SEC s ($(mib $((LAST_RSS * 1024))) MiB)"
 	if [ $HAVE_SKOPEO = 1 ]; then
-		RSS_FROM="$W/.time.sk" timed skopeo private /usr/bin/time -o "$W/.time.sk" -f '%M' \
+		RSS_FROM="$W/.time.sk" timed skopeo private /usr/bin/time -o "$W/.time.sk" -f "$TIME_FMT" \
 			skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
 			"docker://$REG_A/src:v1" "docker://$REG_B/skopeo-$r:v1"
 		line+=", skopeo $LAST_SEC s ($(mib $((LAST_RSS * 1024))) MiB)"
 	fi
-	timed rawpar raw_copy src "rawp-$r" "$W/blobs1.txt" "$JOBS"
+	timed rawpar bash -c 'raw_copy "$@"' _ src "rawp-$r" "$W/blobs1.txt" "$JOBS"
 	line+=", raw-par $LAST_SEC s"
-	timed rawseq raw_copy src "raws-$r" "$W/blobs1.txt" 1
+	timed rawseq bash -c 'raw_copy "$@"' _ src "raws-$r" "$W/blobs1.txt" 1
 	line+=", raw-seq $LAST_SEC s  [load $(loadavg)]"
 	echo "$line"
 done
@@ -174,7 +176,7 @@ rm -rf "$W/img2"
 timed big-hoist "$HOIST" -q cp "$REG_A/src2:v1" "$REG_B/big-hoist:v1"
 line="2x image ($(mib "$SIZE2") MiB): hoist $LAST_SEC s ($(mib $((LAST_RSS * 1024))) MiB)"
 if [ $HAVE_SKOPEO = 1 ]; then
-	RSS_FROM="$W/.time.sk" timed big-skopeo private /usr/bin/time -o "$W/.time.sk" -f '%M' \
+	RSS_FROM="$W/.time.sk" timed big-skopeo private /usr/bin/time -o "$W/.time.sk" -f "$TIME_FMT" \
 		skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
 		"docker://$REG_A/src2:v1" "docker://$REG_B/big-skopeo:v1"
 	line+=", skopeo $LAST_SEC s ($(mib $((LAST_RSS * 1024))) MiB)"
@@ -196,7 +198,7 @@ for r in $(seq 1 "$RUNS"); do
 	mirror_run mirror-hoist "$HOIST" -q cp "$REG_A/src:v1" "$REG_B/hoist-1:v1"
 	line="run $r/$RUNS: hoist $LAST_SEC s"
 	if [ $HAVE_SKOPEO = 1 ]; then
-		RSS_FROM="$W/.time.sk" mirror_run mirror-skopeo private /usr/bin/time -o "$W/.time.sk" -f '%M' \
+		RSS_FROM="$W/.time.sk" mirror_run mirror-skopeo private /usr/bin/time -o "$W/.time.sk" -f "$TIME_FMT" \
 			skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
 			"docker://$REG_A/src:v1" "docker://$REG_B/skopeo-1:v1"
 		line+=", skopeo $LAST_SEC s"
@@ -214,6 +216,7 @@ row "hoist cp" hoist "$SIZE1"
 [ $HAVE_SKOPEO = 1 ] && row "skopeo copy" skopeo "$SIZE1"
 row "raw curl GET|PUT, $JOBS parallel" rawpar "$SIZE1"
 row "raw curl GET|PUT, sequential" rawseq "$SIZE1"
+echo "(MB/s: image bytes per second; CPU s: the client's user+system seconds; srv CPU: both registries' CPU seconds meanwhile)"
 row "hoist cp, 2x image" big-hoist "$SIZE2"
 [ $HAVE_SKOPEO = 1 ] && row "skopeo copy, 2x image" big-skopeo "$SIZE2"
 row "hoist cp, nothing new" mirror-hoist
@@ -232,7 +235,8 @@ PCT_T=$(calc "100 * $H / $RAW") PCT_TP=$(calc "100 * $RAW / $H")
 if [ $HAVE_SKOPEO = 1 ]; then
 	S=$(median skopeo)
 	RATIO=$(calc "$S / $H")
-	sk="skopeo/hoist $RATIO x (hoist $H s, skopeo $S s; target >= 1.5x: $(met "$RATIO" 1.5))"
+	sk="skopeo/hoist $RATIO x (hoist $H s, skopeo $S s; target >= 1.5x: $(met "$RATIO" 1.5);"
+	sk+=" CPU s client/registries: hoist $(median_of hoist.cpu)/$(median_of hoist.pcpu), skopeo $(median_of skopeo.cpu)/$(median_of skopeo.pcpu), curl $(median_of rawpar.cpu)/$(median_of rawpar.pcpu))"
 	skm=", skopeo $(median mirror-skopeo) s / $(reqs mirror-skopeo | cut -d' ' -f1) requests"
 else
 	sk="skopeo not installed: ratio not measured (hoist $H s)"

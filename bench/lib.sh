@@ -80,32 +80,60 @@ bench_init() {
 
 # ---------------------------------------------------------------- timing
 
-# timed NAME CMD...: runs CMD (output to $W/cmd.log), appends wall seconds
-# to series NAME and peak RSS in KiB to NAME.rss.  A shell function has no
-# RSS of its own: it records 0, or the last line of $RSS_FROM when that is
-# set (a file the function had /usr/bin/time -f %M write).
+# timed NAME CMD...: runs CMD (output to $W/cmd.log) and appends to the
+# series NAME its wall seconds, to NAME.rss its peak RSS in KiB, to
+# NAME.cpu its CPU seconds (user + system, children included) and, when
+# CPU_PIDS lists server processes, to NAME.pcpu the CPU seconds those used
+# meanwhile.  A shell function has no RSS or CPU of its own: it records 0,
+# or what the file $RSS_FROM holds when that is set (the function had
+# /usr/bin/time -f "$TIME_FMT" -o "$RSS_FROM" write it).
+TIME_FMT='%M %U %S'
+_time_file() { # FILE: sets _rss (KiB) and _cpu (s) from a TIME_FMT line
+	local l
+	l=$(tail -1 "$1" 2>/dev/null || true)
+	_rss=$(echo "$l" | awk '{ print ($1 ~ /^[0-9]+$/) ? $1 : 0 }')
+	_cpu=$(echo "$l" | awk '{ printf "%.2f", $2 + $3 }')
+}
+# pids_cpu PID...: CPU seconds the processes used so far
+pids_cpu() {
+	local p t=0 tck
+	tck=$(getconf CLK_TCK)
+	for p in "$@"; do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	awk -v t="$t" -v k="$tck" 'BEGIN { printf "%.2f", t / k }'
+}
 timed() {
-	local name=$1 t0 t1 rss=0 rc=0
+	local name=$1 t0 t1 rc=0 p0=0 p1=0
 	shift
+	_rss=0 _cpu=0
+	[ -z "${CPU_PIDS:-}" ] || p0=$(pids_cpu $CPU_PIDS)
 	t0=$(date +%s%N)
 	if [ "$(type -t "$1")" = function ]; then
 		[ -z "${RSS_FROM:-}" ] || rm -f "$RSS_FROM"
 		"$@" >>"$W/cmd.log" 2>&1 || rc=$?
-		[ -z "${RSS_FROM:-}" ] || rss=$(tail -1 "$RSS_FROM" 2>/dev/null || echo 0)
+		[ -z "${RSS_FROM:-}" ] || _time_file "$RSS_FROM"
 	else
-		/usr/bin/time -o "$W/.time" -f '%M' "$@" >>"$W/cmd.log" 2>&1 || rc=$?
-		rss=$(tail -1 "$W/.time")
+		/usr/bin/time -o "$W/.time" -f "$TIME_FMT" "$@" >>"$W/cmd.log" 2>&1 || rc=$?
+		_time_file "$W/.time"
 	fi
 	t1=$(date +%s%N)
+	[ -z "${CPU_PIDS:-}" ] || p1=$(pids_cpu $CPU_PIDS)
 	if [ $rc -ne 0 ]; then
 		printf 'bench: command failed (exit %s): %s\n' "$rc" "$*" >&2
 		tail -15 "$W/cmd.log" >&2
 		return 1
 	fi
 	LAST_SEC=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	LAST_RSS=$rss
-	echo "$LAST_SEC" >>"$W/series/$name"
-	echo "$rss" >>"$W/series/$name.rss"
+	LAST_RSS=$_rss LAST_CPU=$_cpu
+	record "$name" "$LAST_SEC" "$_rss" "$_cpu"
+	[ -z "${CPU_PIDS:-}" ] || calc "$p1 - $p0" >>"$W/series/$name.pcpu"
+}
+# record NAME SECONDS [RSS_KIB [CPU_S]]: adds one measurement to a series
+record() {
+	echo "$2" >>"$W/series/$1"
+	echo "${3:-0}" >>"$W/series/$1.rss"
+	echo "${4:-0}" >>"$W/series/$1.cpu"
 }
 
 _series() { [ -s "$W/series/$1" ] || die "no measurements for '$1'"; sort -g "$W/series/$1"; }
@@ -117,28 +145,39 @@ median() {
 smin() { _series "$1" | head -1; }
 smax() { _series "$1" | tail -1; }
 count() { _series "$1" | wc -l; }
+# median_of NAME.EXT: the median of a side series (cpu, pcpu), or -
+median_of() {
+	if [ -s "$W/series/$1" ] && sort -g "$W/series/$1" | tail -1 | awk '{ exit !($1 > 0) }'; then
+		median "$1"
+	else
+		echo -
+	fi
+}
 # max_rss_mib NAME: the largest peak RSS of series NAME, in MiB
 max_rss_mib() { sort -g "$W/series/$1.rss" | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 has_series() { [ -s "$W/series/$1" ]; }
 
 # calc EXPR: floating-point arithmetic with awk
-calc() { awk "BEGIN { printf \"%.2f\", $* }"; }
+calc() { awk "BEGIN { printf \"%.2f\\n\", $* }"; }
 # ge A B: A >= B (floats)
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 met() { if ge "$1" "$2"; then echo met; else echo "NOT MET"; fi; }
 
-# row LABEL SERIES BYTES: one line of a results table
+# row LABEL SERIES BYTES: one line of a results table.  CPU s: user +
+# system seconds of the command (median); server CPU s: those of the
+# servers in CPU_PIDS during the command (median).
 row_header() {
-	printf '%-34s %9s %9s %9s %10s %10s %5s\n' "$1" "median s" "min s" "max s" "MB/s" "RSS MiB" runs
+	printf '%-34s %9s %8s %8s %8s %8s %8s %8s %4s\n' "$1" "median s" "min s" "max s" "MB/s" \
+		"RSS MiB" "CPU s" "srv CPU" runs
 }
 row() {
 	local label=$1 s=$2 bytes=${3:-0} med rss
 	med=$(median "$s")
 	rss=$(max_rss_mib "$s")
 	[ "$rss" = 0.0 ] && rss=-
-	printf '%-34s %9s %9s %9s %10s %10s %5s\n' "$label" "$med" "$(smin "$s")" "$(smax "$s")" \
+	printf '%-34s %9s %8s %8s %8s %8s %8s %8s %4s\n' "$label" "$med" "$(smin "$s")" "$(smax "$s")" \
 		"$(awk -v b="$bytes" -v t="$med" 'BEGIN { if (b > 0 && t > 0) printf "%.1f", b / t / 1e6; else print "-" }')" \
-		"$rss" "$(count "$s")"
+		"$rss" "$(median_of "$s.cpu")" "$(median_of "$s.pcpu")" "$(count "$s")"
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -150,8 +189,8 @@ free_port() {
 }
 
 # start_registry NAME: Debian's docker-registry on a free 127.0.0.1 port;
-# sets REG_NAME (host:port) and REG_NAME_LOG (its log, with one access-log
-# line per request).  Call it directly, not in $(...).
+# sets REG_NAME (host:port), REG_NAME_LOG (its log, with one access-log
+# line per request) and REG_NAME_PID.  Call it directly, not in $(...).
 start_registry() {
 	local name=$1 port dir i
 	have docker-registry || die "docker-registry is not installed"
@@ -177,10 +216,11 @@ http:
 YML
 	# docker-registry reads REGISTRY_* variables as configuration
 	env -u REGISTRY_AUTH_FILE docker-registry serve "$dir/config.yml" </dev/null >"$dir/log" 2>&1 &
-	_PIDS+=($!)
+	local pid=$!
+	_PIDS+=($pid)
 	for i in $(seq 1 100); do
 		if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then
-			eval "REG_${name}=127.0.0.1:$port REG_${name}_LOG=$dir/log"
+			eval "REG_${name}=127.0.0.1:$port REG_${name}_LOG=$dir/log REG_${name}_PID=$pid"
 			return 0
 		fi
 		sleep 0.1

@@ -39,17 +39,13 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then
 	exit 1
 fi
 
-S=$(mktemp -d "${TMPDIR:-/tmp}/hoist-toolchain.XXXXXX")
-trap 'rm -rf "$S"' EXIT
+# (a fixed last component: the image's history names the staging dir, and
+# the image should be the same every time it is made from the same files)
+W=$(mktemp -d "${TMPDIR:-/tmp}/hoist-toolchain.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+S=$W/toolchain
+mkdir "$S"
 say "toolchain: staging gcc $VER ($TRIPLET) in $S"
-
-# The top-level symlinks of a merged-/usr host (/bin -> usr/bin, ...), so
-# the paths programs and the loader use resolve the same way in the image.
-for d in bin sbin lib lib32 lib64 libx32; do
-	if [ -L "/$d" ]; then
-		ln -s "$(readlink "/$d")" "$S/$d"
-	fi
-done
 
 # put FILE...: copies each file, dereferenced, to the same path (its
 # directory resolved, so /lib/x86_64-linux-gnu/libc.so.6 lands in
@@ -83,7 +79,7 @@ cp -L "$(command -v ld)" "$S/usr/bin/ld"
 mkdir -p "$S$LIBGCC"
 for f in cc1 collect2 lto-wrapper liblto_plugin.so crt*.o libgcc*.a libgcc_s.so*; do
 	for g in "$LIBGCC"/$f; do
-		[ -e "$g" ] && cp -L "$g" "$S$LIBGCC/"
+		if [ -e "$g" ]; then cp -L "$g" "$S$LIBGCC/"; fi
 	done
 done
 put_tree "$LIBGCC/include"
@@ -93,17 +89,16 @@ if command -v dpkg >/dev/null; then
 	dpkg -L libc6-dev linux-libc-dev | grep -Ev '^/usr/share/|^/\.$' |
 		while IFS= read -r f; do
 			if [ -L "$f" ] || [ -f "$f" ]; then printf '%s\n' "$f"; fi
-		done >"$S.files"
+		done >"$W/files"
 	# cp --parents keeps the paths; -a keeps the relative symlinks in there
-	(cd / && sed 's|^/||' "$S.files" | xargs -d '\n' cp -a --parents -t "$S")
-	rm -f "$S.files"
+	(cd / && sed 's|^/||' "$W/files" | xargs -d '\n' cp -a --parents -t "$S")
 	# a symlink whose target the package list did not bring (libm.so ->
 	# /lib/.../libm.so.6) is resolved with put below
 else
 	put_tree /usr/include
 	for f in crt1.o crti.o crtn.o Scrt1.o gcrt1.o libc.so libc_nonshared.a libc.a \
 		libm.so libm.a libmvec.a libpthread.a libdl.a librt.a; do
-		[ -e "/usr/lib/$TRIPLET/$f" ] && put "/usr/lib/$TRIPLET/$f"
+		if [ -e "/usr/lib/$TRIPLET/$f" ]; then put "/usr/lib/$TRIPLET/$f"; fi
 	done
 fi
 
@@ -119,32 +114,55 @@ libs() {
 	# what the linker scripts of libc.so / libm.so / libgcc_s.so name
 	echo "/lib/$TRIPLET/libc.so.6"
 	echo "/lib/$TRIPLET/libm.so.6"
-	[ -e "/lib/$TRIPLET/libmvec.so.1" ] && echo "/lib/$TRIPLET/libmvec.so.1"
-	[ -e "/lib/$TRIPLET/libgcc_s.so.1" ] && echo "/lib/$TRIPLET/libgcc_s.so.1"
+	for f in libmvec.so.1 libgcc_s.so.1; do
+		if [ -e "/lib/$TRIPLET/$f" ]; then echo "/lib/$TRIPLET/$f"; fi
+	done
 } | sort -u | while IFS= read -r lib; do
 	put "$lib"
-	# the loader is also found under its own name (/lib64/ld-linux-x86-64.so.2)
 done
 
-# dangling symlinks from the package lists (absolute targets): resolve them
-find "$S" -xtype l | while IFS= read -r l; do
+# The top-level symlinks of a merged-/usr host (/bin -> usr/bin, ...), so
+# the paths programs and the loader use resolve the same way in the image
+# (those whose targets the image has).
+for d in bin sbin lib lib32 lib64 libx32; do
+	if [ -L "/$d" ] && [ ! -e "$S/$d" ] && [ -d "$S/$(readlink "/$d" | sed 's|^/||')" ]; then
+		ln -s "$(readlink "/$d")" "$S/$d"
+	fi
+done
+
+# symlinks of the package lists whose targets are not in the image yet
+# (libm.so -> /lib/x86_64-linux-gnu/libm.so.6): bring the targets
+find "$S" -type l | while IFS= read -r l; do
 	t=$(readlink "$l")
 	case "$t" in
-	/*) [ -e "$t" ] && { rm -f "$l"; cp -L "$t" "$l"; } ;;
+	/*) inside=$S$t; host=$t ;;
+	*) inside=$(dirname "$l")/$t; host=$(dirname "${l#"$S"}")/$t ;;
 	esac
+	if [ ! -e "$inside" ] && [ -f "$host" ]; then
+		put "$host"
+	fi
 done
 
 # busybox: a shell and the coreutils, where gcc left the name free
 cp "$BUSYBOX" "$S/usr/bin/busybox"
 for a in $("$BUSYBOX" --list); do
-	[ -e "$S/usr/bin/$a" ] || [ -L "$S/usr/bin/$a" ] || ln -s busybox "$S/usr/bin/$a"
+	if [ ! -e "$S/usr/bin/$a" ] && [ ! -L "$S/usr/bin/$a" ]; then ln -s busybox "$S/usr/bin/$a"; fi
 done
 mkdir -p "$S/etc" "$S/root" "$S/tmp"
 chmod 1777 "$S/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$S/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$S/etc/group"
 
-say "toolchain: $(du -sh "$S" | cut -f1) staged, $(find "$S" -type f | wc -l) files"
+dangling=0
+while IFS= read -r l; do
+	t=$(readlink "$l")
+	case "$t" in /*) inside=$S$t ;; *) inside=$(dirname "$l")/$t ;; esac
+	if [ ! -e "$inside" ]; then
+		say "toolchain: warning: dangling symlink ${l#"$S"} -> $t"
+		dangling=$((dangling + 1))
+	fi
+done < <(find "$S" -type l)
+say "toolchain: $(du -sh "$S" | cut -f1) staged, $(find "$S" -type f | wc -l) files, $dangling dangling symlinks"
 # the staging dir is ours: make it readable to everyone (a rootless build
 # reads it through a user namespace)
 chmod -R a+rX "$S"

@@ -14,7 +14,10 @@ for line in open(sys.argv[1]):
     line = line.strip()
     if not line:
         continue
-    r = json.loads(line)["result"]
+    try:
+        r = json.loads(line)["result"]
+    except (ValueError, KeyError):
+        continue
     if r in ("OK", "EXPECTEDFAIL"):
         passed += 1
     elif r == "SKIP":

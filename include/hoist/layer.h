@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "hoist/digest.h"
@@ -38,6 +39,13 @@ typedef struct hoist_layer_opts {
 	 * of the writing user count as root's when it is not root itself
 	 * (an overlay upper dir written by a rootless sandbox). */
 	bool keep_owner;
+	/* Decides the owner of each entry of add_tree/add_path from its name
+	 * in the layer and its stat on disk (a rootless sandbox's subordinate
+	 * ids mapped back, a rootless COPY --chown); returns true when it set
+	 * *uid and *gid.  Otherwise keep_owner / uid / gid apply. */
+	bool (*owner)(const void *ud, const char *name, const struct stat *st,
+		int64_t *uid, int64_t *gid);
+	const void *owner_ud;
 	/* add_tree of an overlay upper dir: a 0:0 character device becomes a
 	 * whiteout of its name, a directory with the xattr PREFIX "opaque" =
 	 * "y" is followed by its opaque whiteout, and PREFIX* xattrs are
@@ -104,7 +112,14 @@ int hoist_layer_decompress(hoist_reader **out, hoist_reader *inner,
 /* Applying layers. */
 
 typedef struct hoist_apply_opts {
-	bool keep_owner;   /* chown entries to their tar uid/gid (needs privilege
+	bool keep_owner;
+	/* Decides the owner of each entry of add_tree/add_path from its name
+	 * in the layer and its stat on disk (a rootless sandbox's subordinate
+	 * ids mapped back, a rootless COPY --chown); returns true when it set
+	 * *uid and *gid.  Otherwise keep_owner / uid / gid apply. */
+	bool (*owner)(const void *ud, const char *name, const struct stat *st,
+		int64_t *uid, int64_t *gid);
+	const void *owner_ud;   /* chown entries to their tar uid/gid (needs privilege
 	                      or a user namespace); else files belong to us */
 	bool devices;      /* create device nodes (else skipped) */
 	bool xattrs;       /* restore xattrs where permitted */

@@ -196,4 +196,14 @@ typedef struct hoist_sandbox_user {
 int hoist_sandbox_user_resolve(hoist_sandbox_user *out, int rootfd,
 	const char *spec, hoist_error **err);
 
+/* The ids a rootless sandbox's files carry on disk, mapped back to the ids
+ * they had inside (for the layer made of a RUN's upper dir): the caller's
+ * id is 0, subordinate ids count from 1 in /etc/subuid order.  As real
+ * root (no user namespace) ids map to themselves.  Unmapped ids give -1. */
+typedef struct hoist_sandbox_idmap hoist_sandbox_idmap;
+int hoist_sandbox_idmap_new(hoist_sandbox_idmap **out, hoist_error **err);
+void hoist_sandbox_idmap_free(hoist_sandbox_idmap *m);
+int64_t hoist_sandbox_idmap_uid(const hoist_sandbox_idmap *m, uint32_t host);
+int64_t hoist_sandbox_idmap_gid(const hoist_sandbox_idmap *m, uint32_t host);
+
 #endif

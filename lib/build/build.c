@@ -20,6 +20,7 @@
 #include "hoist/fs.h"
 #include "hoist/layer.h"
 #include "hoist/layout.h"
+#include "hoist/sandbox.h"
 #include "hoist/strset.h"
 #include "util/cleanup.h"
 
@@ -492,11 +493,31 @@ static void chain_result(stage *s, const hoist_digest *diff_id)
 	key_final(&k, s->chain);
 }
 
+/* A RUN's files: the ids inside the sandbox, from those on disk. */
+static bool sandbox_owner(const void *ud, const char *name, const struct stat *st,
+	int64_t *uid, int64_t *gid)
+{
+	(void)name;
+	int64_t u = hoist_sandbox_idmap_uid(ud, st->st_uid);
+	int64_t g = hoist_sandbox_idmap_gid(ud, st->st_gid);
+	*uid = u >= 0 ? u : st->st_uid;
+	*gid = g >= 0 ? g : st->st_gid;
+	return true;
+}
+
 /* Turns dir into a layer of the stage (or, empty, a history entry),
  * records it in the cache under key and keeps dir as its snapshot. */
 int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 	int64_t uid, int64_t gid, const char *created_by, const char *key,
 	hoist_error **err)
+{
+	return commit_dir_owner(b, s, dir, overlay, uid, gid, NULL, NULL, created_by,
+		key, err);
+}
+
+int commit_dir_owner(build *b, stage *s, const char *dir, bool overlay,
+	int64_t uid, int64_t gid, hoist_layer_owner_fn owner, const void *owner_ud,
+	const char *created_by, const char *key, hoist_error **err)
 {
 	if (dir_empty(dir)) {
 		hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
@@ -514,6 +535,14 @@ int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 	hoist_layer_opts lo;
 	hoist_compose_layer_opts(s->img, &lo);
 	lo.keep_owner = uid < 0;
+	hoist_sandbox_idmap *idm = NULL;
+	if (owner) {
+		lo.owner = owner;
+		lo.owner_ud = owner_ud;
+	} else if (lo.keep_owner && hoist_sandbox_idmap_new(&idm, NULL) == 0) {
+		lo.owner = sandbox_owner;
+		lo.owner_ud = idm;
+	}
 	lo.uid = uid;
 	lo.gid = uid < 0 ? -1 : gid < 0 ? uid : gid;
 	lo.devices = true;
@@ -521,15 +550,19 @@ int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 	hoist_layer_writer *w = NULL;
 	hoist_layer_info info;
 	int rc = hoist_compose_begin_layer(s->img, &lo, &w, err);
-	if (rc < 0)
+	if (rc < 0) {
+		hoist_sandbox_idmap_free(idm);
 		return rc;
+	}
 	rc = hoist_layer_writer_add_tree(w, dir, "/", NULL, NULL, err);
 	if (rc < 0) {
 		hoist_layer_writer_free(w);
 		hoist_compose_abort_layer(s->img);
+		hoist_sandbox_idmap_free(idm);
 		return rc;
 	}
 	rc = hoist_compose_end_layer(s->img, w, created_by, &info, err);
+	hoist_sandbox_idmap_free(idm);
 	if (rc < 0)
 		return rc;
 	_cleanup_free_ char *snap = NULL;

@@ -117,6 +117,35 @@ static int step_key(build *b, stage *s, const hoist_df_instr *x, stage *fs,
 	return 0;
 }
 
+/* Not root, the snapshot's files are ours: the layer gets --chown's ids
+ * (or root's) for what the copy made, and root's for the directories above
+ * the destination that the stage already had (as the copy left them). */
+typedef struct copy_owner {
+	const hoist_fsview *target;
+	char *dest;       /* the destination in the image, no leading '/' */
+	int64_t uid, gid;
+} copy_owner;
+
+static bool copy_owner_of(const void *ud, const char *name, const struct stat *st,
+	int64_t *uid, int64_t *gid)
+{
+	const copy_owner *o = ud;
+	size_t n = strlen(name);
+	bool above = S_ISDIR(st->st_mode) && !strncmp(o->dest, name, n) &&
+		(o->dest[n] == '/' || o->dest[n] == '\0');
+	struct stat vs;
+	_cleanup_free_ char *p = NULL;
+	if (above && o->target && asprintf(&p, "/%s", name) >= 0 &&
+		hoist_fsview_lstat(o->target, p, &vs, NULL) == 0) {
+		*uid = 0;
+		*gid = 0;
+		return true;
+	}
+	*uid = o->uid >= 0 ? o->uid : 0;
+	*gid = o->uid >= 0 ? (o->gid >= 0 ? o->gid : o->uid) : 0;
+	return true;
+}
+
 int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 {
 	bool add = x->kind == HOIST_DF_ADD;
@@ -238,9 +267,20 @@ int copy_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 	req.snapshot = snap;
 	if (rc == 0)
 		rc = hoist_build_copy(&res, &req, err);
-	if (rc == 0) {
-		int64_t uid = res.owner_applied ? -1 : req.uid >= 0 ? req.uid : 0;
-		rc = commit_dir(b, s, snap, false, uid, req.gid, by, key, err);
+	if (rc == 0 && res.owner_applied) {
+		rc = commit_dir(b, s, snap, false, -1, -1, by, key, err);
+	} else if (rc == 0) {
+		copy_owner co = { dstv, NULL, req.uid, req.gid };
+		const char *d = req.dest;
+		_cleanup_free_ char *abs = d[0] == '/' ? strdup(d) : NULL;
+		if (!abs && asprintf(&abs, "%s/%s", req.workdir, d) < 0)
+			abs = NULL;
+		co.dest = abs;
+		while (co.dest && *co.dest == '/')
+			co.dest++;
+		rc = co.dest ? commit_dir_owner(b, s, snap, false, -1, -1, copy_owner_of, &co,
+				      by, key, err)
+			     : hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	} else if (snap) {
 		hoist_fs_rm_rf(AT_FDCWD, snap, NULL);
 	}

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "hoist/build.h"
 #include "hoist/compose.h"
@@ -86,6 +87,12 @@ void strv_free(char **v, size_t n);
 long find_stage(build *b, const char *name, size_t before);
 int need_stage(build *b, size_t idx, hoist_error **err);
 int stage_lowers(build *b, stage *s, char ***out, size_t *n, hoist_error **err);
+typedef bool (*hoist_layer_owner_fn)(const void *ud, const char *name,
+	const struct stat *st, int64_t *uid, int64_t *gid);
+/* owner: a per-entry owner (see hoist_layer_opts.owner), or NULL */
+int commit_dir_owner(build *b, stage *s, const char *dir, bool overlay,
+	int64_t uid, int64_t gid, hoist_layer_owner_fn owner, const void *owner_ud,
+	const char *created_by, const char *key, hoist_error **err);
 /* owner: uid/gid for every entry, or -1 to keep the owners on disk. */
 int commit_dir(build *b, stage *s, const char *dir, bool overlay,
 	int64_t uid, int64_t gid, const char *created_by, const char *key,

@@ -457,6 +457,12 @@ HOIST_DEFINE_CLEANUP(struct archive_entry, archive_entry_free)
 static void disk_owner(const hoist_layer_writer *w, struct archive_entry *e,
 	const struct stat *st)
 {
+	int64_t u, g;
+	if (w->o.owner && w->o.owner(w->o.owner_ud, archive_entry_pathname(e), st, &u, &g)) {
+		archive_entry_set_uid(e, u);
+		archive_entry_set_gid(e, g);
+		return;
+	}
 	if (!w->o.keep_owner)
 		return;
 	uid_t me = geteuid();

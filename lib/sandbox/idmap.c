@@ -264,3 +264,61 @@ bool sbx_in_initial_userns(void)
 	hoist_buf_release(&b);
 	return initial;
 }
+
+struct hoist_sandbox_idmap {
+	bool identity;
+	sbx_idmap m;
+};
+
+int hoist_sandbox_idmap_new(hoist_sandbox_idmap **out, hoist_error **err)
+{
+	hoist_sandbox_idmap *x = calloc(1, sizeof(*x));
+	if (!x)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	x->identity = geteuid() == 0 && sbx_in_initial_userns();
+	if (!x->identity) {
+		int r = sbx_idmap_plan(&x->m, "/etc/subuid", "/etc/subgid", err);
+		if (r < 0) {
+			free(x);
+			return r;
+		}
+	}
+	*out = x;
+	return 0;
+}
+
+void hoist_sandbox_idmap_free(hoist_sandbox_idmap *x)
+{
+	if (!x)
+		return;
+	sbx_idmap_release(&x->m);
+	free(x);
+}
+
+static int64_t back(bool identity, bool subids, uint32_t me, const sbx_idrange *r,
+	size_t n, uint32_t host)
+{
+	if (identity)
+		return host;
+	if (host == me)
+		return 0;
+	if (!subids)
+		return -1;
+	int64_t inside = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (host >= r[i].start && host - r[i].start < r[i].count)
+			return inside + (host - r[i].start);
+		inside += r[i].count;
+	}
+	return -1;
+}
+
+int64_t hoist_sandbox_idmap_uid(const hoist_sandbox_idmap *x, uint32_t host)
+{
+	return back(x->identity, x->m.subids, x->m.uid, x->m.uranges, x->m.n_uranges, host);
+}
+
+int64_t hoist_sandbox_idmap_gid(const hoist_sandbox_idmap *x, uint32_t host)
+{
+	return back(x->identity, x->m.subids, x->m.gid, x->m.granges, x->m.n_granges, host);
+}

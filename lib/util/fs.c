@@ -64,6 +64,12 @@ int hoist_fs_tmp_open(hoist_fs_tmp *t, int dirfd, mode_t mode, hoist_error **err
 
 int hoist_fs_fsync_dir(int dirfd, hoist_error **err)
 {
+	if (dirfd == AT_FDCWD) {
+		_cleanup_close_ int fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return hoist_error_errno(err, errno, "open the working directory");
+		return hoist_fs_fsync_dir(fd, err);
+	}
 	if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS)
 		return hoist_error_errno(err, errno, "fsync directory");
 	return 0;
@@ -99,6 +105,18 @@ void hoist_fs_tmp_abort(hoist_fs_tmp *t)
 int hoist_fs_write_atomic(int dirfd, const char *name, const void *data,
 	size_t len, mode_t mode, hoist_error **err)
 {
+	/* "dir/file": the temp file must be next to the file, not in dirfd. */
+	const char *slash = strrchr(name, '/');
+	if (slash) {
+		_cleanup_free_ char *dir = slash == name ? strdup("/")
+			: strndup(name, (size_t)(slash - name));
+		if (!dir)
+			return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		_cleanup_close_ int dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return hoist_error_errno(err, errno, "write '%s'", name);
+		return hoist_fs_write_atomic(dfd, slash + 1, data, len, mode, err);
+	}
 	hoist_fs_tmp t;
 	int r = hoist_fs_tmp_open(&t, dirfd, mode, err);
 	if (r < 0)

@@ -147,6 +147,7 @@ COPY --from=tools /out/ /app/fromstage/
 COPY --from=tools /arch.txt /arch.txt
 COPY --chmod=0755 files/hello.sh /app/bin/hello
 COPY --chown=1234:2345 --chmod=0640 files/owned.txt /app/owned.txt
+COPY --chown=1234:2345 files/a.txt /newdir/sub/a.txt
 COPY files/*.txt /app/globbed/
 COPY files/dir /app/dircopy
 COPY files/dir/ files/c.md /app/dircopy2/
@@ -397,6 +398,24 @@ assert_eq "$(in_img e2e/arg:2 cat /flavour)" spicy "--build-arg override"
 assert_eq "$(steps "$T/a2.log" | grep '^RUN' | tr '\n' '|')" "RUN echo first > /first => CACHED|RUN echo \"\$FLAVOUR\" > /flavour => RAN|" "steps with another --build-arg"
 hb "$T/a3.log" --build-arg NOT_DECLARED=1 -t e2e/arg:3 "$A" >/dev/null
 grep -q "NOT_DECLARED" "$T/a3.log" || fail "no warning about an unused --build-arg"
+say "COPY --chown: the directories it creates belong to that user too (as docker and buildkit do)"
+grep -E '^-rw-r--r-- 1234/2345 .* newdir/sub/a.txt$' "$T/full-flat.lst" >/dev/null ||
+	fail "COPY --chown to a new directory: $(grep 'newdir/sub/a.txt' "$T/full-flat.lst")"
+grep -E '^drwxr-xr-x 1234/2345 .* newdir/sub/$' "$T/full-flat.lst" >/dev/null &&
+	grep -E '^drwxr-xr-x 1234/2345 .* newdir/$' "$T/full-flat.lst" >/dev/null ||
+	fail "COPY --chown=1234:2345 a.txt /newdir/sub/a.txt made these directories: $(grep -E ' newdir/(sub/)?$' "$T/full-flat.lst" | tr '\n' ';')"
+
+say "COPY --chown leaves the owner of a directory that already existed alone"
+# the layer of 'COPY --chown=1234:2345 --chmod=0640 files/owned.txt /app/owned.txt'
+idx=$(hoist config e2e/full:1 | jq '[.history[] | select(.empty_layer != true)] | map(.created_by | startswith("COPY --chown=1234:2345 --chmod=0640")) | index(true)')
+[ "$idx" != null ] || fail "no history entry for the COPY --chown step"
+blob=$(hoist manifest e2e/full:1 | jq -r ".layers[$idx].digest")
+tar -tzvf "$HOIST_HOME/blobs/sha256/${blob#sha256:}" --numeric-owner >"$T/chown-layer.lst"
+grep -E ' app/owned.txt$' "$T/chown-layer.lst" >/dev/null || fail "layer $idx is not the COPY --chown layer: $(cat "$T/chown-layer.lst")"
+if grep -E ' app/$' "$T/chown-layer.lst" | grep -vE '^d[rwx-]{9} 0/0 ' >/dev/null; then
+	fail "COPY --chown changed the owner of the existing /app: $(grep -E ' app/$' "$T/chown-layer.lst")"
+fi
+
 say "--iidfile and --metadata-file (absolute and relative paths)"
 hb "$T/iid.log" --build-arg VERSION=2.5 --build-arg REMOTE_URL="$REMOTE_URL" --build-arg REMOTE_SUM="$REMOTE_SUM" \
 	--iidfile "$T/iid" --metadata-file "$T/meta.json" -t e2e/full:1 "$C" >/dev/null

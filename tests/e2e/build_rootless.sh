@@ -189,6 +189,15 @@ tar -tvf "$T/core.tar" --numeric-owner >"$T/core.lst"
 grep -E ' etc/mark$' "$T/core.lst" && fail "the flattened export has etc/mark"
 grep -E '^-rw-r--r-- 1000/1000 .* app/data.txt$' "$T/core.lst" >/dev/null ||
 	fail "COPY --chown=1000:1000 as $NAME: $(grep data.txt "$T/core.lst")"
+# the layer of the COPY --chown itself: /app existed before it (made by
+# the COPY above), so its owner stays 0:0; only data.txt is 1000's
+blob=$(uh manifest e2e/core:1 | jq -r '.layers[2].digest')
+tar -tzvf "$UH/hoist-store/blobs/sha256/${blob#sha256:}" --numeric-owner >"$T/chown-layer.lst"
+grep -E '^-rw-r--r-- 1000/1000 .* app/data.txt$' "$T/chown-layer.lst" >/dev/null ||
+	fail "layer 2 is not the COPY --chown layer: $(cat "$T/chown-layer.lst")"
+if grep -E ' app/$' "$T/chown-layer.lst" | grep -vE '^d[rwx-]{9} 0/0 ' >/dev/null; then
+	fail "rootless COPY --chown=1000:1000 data.txt /app/data.txt changed the owner of the existing /app: $(grep -E ' app/$' "$T/chown-layer.lst")"
+fi
 grep -E '^-rw-r--r-- 0/0 .* app/ran.txt$' "$T/core.lst" >/dev/null ||
 	fail "a file a rootless RUN wrote is not owned by 0:0 in the layer: $(grep ran.txt "$T/core.lst")"
 grep -E '^drwxr-xr-x 0/0 .* app/made-by-run/$' "$T/core.lst" >/dev/null ||
@@ -239,8 +248,10 @@ same_as_root() {
 	[ -n "$D1root" ] || return 0
 	say "the image $NAME built is the one root builds from the same context"
 	if [ "$D1" != "$D1root" ]; then
-		hoist export e2e/core-root:1 - | tar -tv --numeric-owner >"$T/core-root.lst"
-		diff "$T/core-root.lst" "$T/core.lst" | sed 's/^/   | /' >&2
+		echo "   layers built by root:" >&2
+		hoist manifest e2e/core-root:1 | jq -r '.layers[].digest' | sed 's/^/   | /' >&2
+		echo "   layers built by $NAME:" >&2
+		uh manifest e2e/core:1 | jq -r '.layers[].digest' | sed 's/^/   | /' >&2
 		fail "digest built by $NAME ($D1) != built by root ($D1root)"
 	fi
 }
