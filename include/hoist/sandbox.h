@@ -74,6 +74,7 @@
 
 #include "hoist/ctx.h"
 #include "hoist/error.h"
+#include "hoist/io.h"
 
 typedef enum hoist_sandbox_net {
 	HOIST_SANDBOX_NET_HOST = 0, /* share the host's network namespace */
@@ -195,6 +196,16 @@ typedef struct hoist_sandbox_user {
  * group was given. Ids above 2^31-1 are HOIST_E_INVALID. */
 int hoist_sandbox_user_resolve(hoist_sandbox_user *out, int rootfd,
 	const char *spec, hoist_error **err);
+
+/* Applies a layer (hoist_layer_apply) so that its files get the owners the
+ * layer asks for, as a sandbox will see them: as real root directly; as
+ * anyone else with subordinate ids inside a user namespace mapped like the
+ * sandbox's (newuidmap), so files owned by uid 1000 in the layer are owned
+ * by the matching subordinate id on disk; with no subordinate ids, as the
+ * caller (owners cannot be kept). */
+struct hoist_apply_opts;
+int hoist_sandbox_apply_layer(int rootfd, hoist_reader *tar,
+	const struct hoist_apply_opts *o, hoist_error **err);
 
 /* The ids a rootless sandbox's files carry on disk, mapped back to the ids
  * they had inside (for the layer made of a RUN's upper dir): the caller's

@@ -240,8 +240,9 @@ int merged_rootfs(build *b, stage *s, size_t n, char **out,
 		rc = src->ops->open_blob(src, d, &blob, err);
 		if (rc == 0)
 			rc = hoist_layer_decompress(&tar, blob, err);
+		/* owners as the layer says, mapped as the sandbox will map them */
 		if (rc == 0)
-			rc = hoist_layer_apply(root, tar, &ao, NULL, NULL, err);
+			rc = hoist_sandbox_apply_layer(root, tar, &ao, err);
 		hoist_reader_free(tar);
 		if (rc < 0)
 			hoist_error_wrap(err, HOIST_E_IO, "unpack layer %s", d->digest.str);
