@@ -13,11 +13,12 @@ rc=${PIPESTATUS[0]}
 python3 - "$out" "$rc" <<'PY'
 import re, sys
 passed = failed = skipped = 0
+results = {}  # meson repeats failures in its summary: one result per test
 for line in open(sys.argv[1], errors="replace"):
-    m = re.match(r"\s*\d+/\d+\s+\S+\s+/\s+\S+\s+(OK|EXPECTEDFAIL|SKIP|FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR)\b", line)
-    if not m:
-        continue
-    r = m.group(1)
+    m = re.match(r"\s*\d+/\d+\s+(\S+\s+/\s+\S+)\s+(OK|EXPECTEDFAIL|SKIP|FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR)\b", line)
+    if m:
+        results[m.group(1)] = m.group(2)
+for r in results.values():
     if r in ("OK", "EXPECTEDFAIL"):
         passed += 1
     elif r == "SKIP":
