@@ -126,9 +126,9 @@ dir=$1 st=$2 out=$3 res=$4
 B=(buildah --root "$st/root" --runroot "$st/runroot" --storage-driver vfs)
 c=$("${B[@]}" from -q scratch)
 t0=$(date +%s%N)
-/usr/bin/time -o "$st/t1" -f %M "${B[@]}" copy -q "$c" "$dir" /
+/usr/bin/time -o "$st/t1" -f '%M %U %S' "${B[@]}" copy -q "$c" "$dir" /
 t1=$(date +%s%N)
-/usr/bin/time -o "$st/t2" -f %M "${B[@]}" commit -q --disable-compression=false "$c" "oci:$out:x" >/dev/null
+/usr/bin/time -o "$st/t2" -f '%M %U %S' "${B[@]}" commit -q --disable-compression=false "$c" "oci:$out:x" >/dev/null
 t2=$(date +%s%N)
 "${B[@]}" rm "$c" >/dev/null
 echo "$t0 $t1 $t2 $(tail -1 "$st/t1") $(tail -1 "$st/t2")" >"$res"
@@ -139,15 +139,13 @@ buildah_layer() { # SET
 	mkdir -p "$st"
 	private bash "$W/buildah.sh" "$W/$1" "$st" "$W/out-buildah" "$res" >>"$W/cmd.log" 2>&1 ||
 		die "buildah failed on $1 (see above)"
-	read -r t0 t1 t2 r1 r2 <"$res"
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' >>"$W/series/buildah-copy-$1"
-	awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' >>"$W/series/buildah-commit-$1"
-	LAST_SEC=$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	LAST_RSS=$(( r1 > r2 ? r1 : r2 ))
-	echo "$LAST_SEC" >>"$W/series/buildah-$1"
-	echo "$LAST_RSS" >>"$W/series/buildah-$1.rss"
-	echo "$r1" >>"$W/series/buildah-copy-$1.rss"
-	echo "$r2" >>"$W/series/buildah-commit-$1.rss"
+	local t0 t1 t2 r1 u1 s1 r2 u2 s2
+	read -r t0 t1 t2 r1 u1 s1 r2 u2 s2 <"$res"
+	record "buildah-copy-$1" "$(calc "($t1 - $t0) / 1e9")" "$r1" "$(calc "$u1 + $s1")"
+	record "buildah-commit-$1" "$(calc "($t2 - $t1) / 1e9")" "$r2" "$(calc "$u2 + $s2")"
+	LAST_SEC=$(calc "($t2 - $t0) / 1e9")
+	LAST_RSS=$((r1 > r2 ? r1 : r2))
+	record "buildah-$1" "$LAST_SEC" "$LAST_RSS" "$(calc "$u1 + $s1 + $u2 + $s2")"
 	python3 -c 'import json,sys; d=sys.argv[1]; i=json.load(open(d+"/index.json"))["manifests"][0]["digest"][7:]; m=json.load(open(d+"/blobs/sha256/"+i)); print(m["layers"][-1]["size"], m["layers"][-1]["mediaType"])' \
 		"$W/out-buildah" >"$W/buildah-$1.size"
 	rm -rf "$st" "$W/out-buildah"
@@ -184,6 +182,7 @@ for set in small mixed; do
 		bytes=$MIXED_BYTES
 		echo; echo "Layer from $(mib "$MIXED_BYTES") MiB of mixed data ($MIXED_N files); MB/s of input"
 	fi
+	echo "(MB/s: input bytes per second; CPU s: user+system seconds, all processes of the pipeline)"
 	row_header "tool (output MiB)"
 	row "hoist append ($(osize hoist-$set))" "hoist-$set" "$bytes"
 	row "tar | gzip -6 ($(osize gzip-$set))" "gzip-$set" "$bytes"

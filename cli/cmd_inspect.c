@@ -182,9 +182,11 @@ int cmd_inspect(hoist_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-int cmd_manifest(hoist_ctx *ctx, int argc, char **argv)
+/* manifest / digest: the manifest REF names (a platform's out of an
+ * index with --platform), printed raw or as its digest. */
+static int print_manifest(hoist_ctx *ctx, int argc, char **argv, const char *usage,
+	bool digest_only)
 {
-	static const char usage[] = "hoist manifest [--platform P] REF";
 	read_args a;
 	int rc = parse_read_args(ctx, argc, argv, usage, false, &a);
 	if (rc)
@@ -194,14 +196,27 @@ int cmd_manifest(hoist_ctx *ctx, int argc, char **argv)
 	hoist_error *err = NULL;
 	_cleanup_(hoist_manifest_freep) hoist_manifest *m = NULL;
 	if (rc == 0 && hoist_source_manifest(src, a.have_plat ? &a.plat : NULL, &m, &err) < 0) {
-		hoist_error_wrap(&err, HOIST_E_IO, "manifest of '%s'", a.name);
+		hoist_error_wrap(&err, HOIST_E_IO, "%s of '%s'",
+			digest_only ? "digest" : "manifest", a.name);
 		rc = cli_fail(err);
 	}
-	if (rc == 0)
+	if (rc == 0 && digest_only)
+		printf("%s\n", m->digest.str);
+	else if (rc == 0)
 		fwrite(m->raw, 1, m->raw_len, stdout);
 	hoist_source_free(src);
 	hoist_platform_release(&a.plat);
 	return rc;
+}
+
+int cmd_manifest(hoist_ctx *ctx, int argc, char **argv)
+{
+	return print_manifest(ctx, argc, argv, "hoist manifest [--platform P] REF", false);
+}
+
+int cmd_digest(hoist_ctx *ctx, int argc, char **argv)
+{
+	return print_manifest(ctx, argc, argv, "hoist digest [--platform P] REF", true);
 }
 
 int cmd_config(hoist_ctx *ctx, int argc, char **argv)
@@ -216,28 +231,6 @@ int cmd_config(hoist_ctx *ctx, int argc, char **argv)
 	if (rc == 0)
 		fwrite(img->config_raw, 1, img->config_len, stdout);
 	hoist_image_free(img);
-	hoist_platform_release(&a.plat);
-	return rc;
-}
-
-int cmd_digest(hoist_ctx *ctx, int argc, char **argv)
-{
-	static const char usage[] = "hoist digest [--platform P] REF";
-	read_args a;
-	int rc = parse_read_args(ctx, argc, argv, usage, false, &a);
-	if (rc)
-		return rc;
-	hoist_source *src = NULL;
-	rc = open_source(ctx, a.name, &src);
-	hoist_error *err = NULL;
-	_cleanup_(hoist_manifest_freep) hoist_manifest *m = NULL;
-	if (rc == 0 && hoist_source_manifest(src, a.have_plat ? &a.plat : NULL, &m, &err) < 0) {
-		hoist_error_wrap(&err, HOIST_E_IO, "digest of '%s'", a.name);
-		rc = cli_fail(err);
-	}
-	if (rc == 0)
-		printf("%s\n", m->digest.str);
-	hoist_source_free(src);
 	hoist_platform_release(&a.plat);
 	return rc;
 }

@@ -112,7 +112,7 @@ static char *json_str(json_t *j)
 	return j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
 }
 
-static int strv_push(char ***v, size_t *n, const char *s)
+int strv_push(char ***v, size_t *n, const char *s)
 {
 	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
 	if (!nv)

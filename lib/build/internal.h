@@ -83,6 +83,8 @@ int cache_put(build *b, const char *key, const hoist_layer_info *info,
 	hoist_error **err);
 
 void build_say(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a copy of s to the NULL-terminated vector v of n strings. */
+int strv_push(char ***v, size_t *n, const char *s);
 void strv_free(char **v, size_t n);
 long find_stage(build *b, const char *name, size_t before);
 int need_stage(build *b, size_t idx, hoist_error **err);

@@ -60,18 +60,6 @@ static const char *own(run_ctx *r, char *s)
 	return s;
 }
 
-static int push(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
-	if (!nv)
-		return -1;
-	*v = nv;
-	if (!(nv[*n] = strdup(s)))
-		return -1;
-	nv[++*n] = NULL;
-	return 0;
-}
-
 /* Is the shell-form text nothing but one heredoc marker ("<<EOF")? */
 static bool only_heredoc(const hoist_df_instr *x)
 {
@@ -97,7 +85,7 @@ static int make_argv(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 {
 	if (x->json) {
 		for (size_t i = 0; i < x->n_args; i++)
-			if (push(&r->argv, &r->argc, x->args[i]) < 0)
+			if (strv_push(&r->argv, &r->argc, x->args[i]) < 0)
 				return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 		if (!r->argc)
 			return hoist_error_set(err, HOIST_E_INVALID, "%s:%d: RUN: empty command",
@@ -125,7 +113,7 @@ static int make_argv(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 			m->source = r->script;
 			m->target = "/dev/pipes/hoist-heredoc";
 			m->mode = 0755;
-			return push(&r->argv, &r->argc, m->target) < 0
+			return strv_push(&r->argv, &r->argc, m->target) < 0
 				? hoist_error_set(err, HOIST_E_NOMEM, "out of memory") : 0;
 		}
 		script = strdup(body);
@@ -144,9 +132,9 @@ static int make_argv(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 	if (!script)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	json_array_foreach(s->shell, i, v)
-		if (push(&r->argv, &r->argc, json_string_value(v)) < 0)
+		if (strv_push(&r->argv, &r->argc, json_string_value(v)) < 0)
 			return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-	if (push(&r->argv, &r->argc, script) < 0)
+	if (strv_push(&r->argv, &r->argc, script) < 0)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	return 0;
 }
@@ -362,9 +350,9 @@ static int make_env(stage *s, run_ctx *r, hoist_error **err)
 	for (size_t i = 0; i < n; i++)
 		have_path |= !strncmp(env[i], "PATH=", 5);
 	for (size_t i = 0; i < n; i++)
-		if (push(&r->env, &r->n_env, env[i]) < 0)
+		if (strv_push(&r->env, &r->n_env, env[i]) < 0)
 			rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-	if (rc == 0 && !have_path && push(&r->env, &r->n_env, DEFAULT_PATH) < 0)
+	if (rc == 0 && !have_path && strv_push(&r->env, &r->n_env, DEFAULT_PATH) < 0)
 		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	hoist_df_strv_free(env, n);
 	return rc;

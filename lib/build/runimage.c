@@ -10,24 +10,12 @@
 #include "hoist/fs.h"
 #include "util/cleanup.h"
 
-static int push(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
-	if (!nv)
-		return -1;
-	*v = nv;
-	if (!(nv[*n] = strdup(s)))
-		return -1;
-	nv[++*n] = NULL;
-	return 0;
-}
-
 static int push_json(char ***v, size_t *n, json_t *arr)
 {
 	size_t i;
 	json_t *x;
 	json_array_foreach(arr, i, x)
-		if (json_string_value(x) && push(v, n, json_string_value(x)) < 0)
+		if (json_string_value(x) && strv_push(v, n, json_string_value(x)) < 0)
 			return -1;
 	return 0;
 }
@@ -46,7 +34,7 @@ static int set_env(char ***env, size_t *n, const char *kv)
 			(*env)[i] = d;
 			return 0;
 		}
-	return push(env, n, kv);
+	return strv_push(env, n, kv);
 }
 
 int hoist_run(hoist_ctx *ctx, const hoist_run_opts *o, int *exit_status,
@@ -72,12 +60,12 @@ int hoist_run(hoist_ctx *ctx, const hoist_run_opts *o, int *exit_status,
 		goto out;
 	hoist_config *c = hoist_compose_config(s.img);
 	if (o->entrypoint && *o->entrypoint)
-		rc = push(&argv, &argc, o->entrypoint);
+		rc = strv_push(&argv, &argc, o->entrypoint);
 	else if (!o->entrypoint && hoist_config_entrypoint(c))
 		rc = push_json(&argv, &argc, hoist_config_entrypoint(c));
 	if (rc == 0 && o->n_cmd)
 		for (size_t i = 0; rc == 0 && i < o->n_cmd; i++)
-			rc = push(&argv, &argc, o->cmd[i]);
+			rc = strv_push(&argv, &argc, o->cmd[i]);
 	else if (rc == 0 && hoist_config_cmd(c))
 		rc = push_json(&argv, &argc, hoist_config_cmd(c));
 	if (rc == 0 && hoist_config_env(c))
