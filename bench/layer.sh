@@ -141,9 +141,9 @@ buildah_layer() { # SET
 		die "buildah failed on $1 (see above)"
 	local t0 t1 t2 r1 u1 s1 r2 u2 s2
 	read -r t0 t1 t2 r1 u1 s1 r2 u2 s2 <"$res"
-	record "buildah-copy-$1" "$(calc "($t1 - $t0) / 1e9")" "$r1" "$(calc "$u1 + $s1")"
-	record "buildah-commit-$1" "$(calc "($t2 - $t1) / 1e9")" "$r2" "$(calc "$u2 + $s2")"
-	LAST_SEC=$(calc "($t2 - $t0) / 1e9")
+	record "buildah-copy-$1" "$(secs "$t0" "$t1")" "$r1" "$(calc "$u1 + $s1")"
+	record "buildah-commit-$1" "$(secs "$t1" "$t2")" "$r2" "$(calc "$u2 + $s2")"
+	LAST_SEC=$(secs "$t0" "$t2")
 	LAST_RSS=$((r1 > r2 ? r1 : r2))
 	record "buildah-$1" "$LAST_SEC" "$LAST_RSS" "$(calc "$u1 + $s1 + $u2 + $s2")"
 	python3 -c 'import json,sys; d=sys.argv[1]; i=json.load(open(d+"/index.json"))["manifests"][0]["digest"][7:]; m=json.load(open(d+"/blobs/sha256/"+i)); print(m["layers"][-1]["size"], m["layers"][-1]["mediaType"])' \

@@ -124,7 +124,7 @@ timed() {
 		tail -15 "$W/cmd.log" >&2
 		return 1
 	fi
-	LAST_SEC=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	LAST_SEC=$(secs "$t0" "$t1")
 	LAST_RSS=$_rss LAST_CPU=$_cpu
 	record "$name" "$LAST_SEC" "$_rss" "$_cpu"
 	[ -z "${CPU_PIDS:-}" ] || calc "$p1 - $p0" >>"$W/series/$name.pcpu"
@@ -157,6 +157,8 @@ median_of() {
 max_rss_mib() { sort -g "$W/series/$1.rss" | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 has_series() { [ -s "$W/series/$1" ]; }
 
+# secs NS0 NS1: seconds between two `date +%s%N` stamps
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'; }
 # calc EXPR: floating-point arithmetic with awk
 calc() { awk "BEGIN { printf \"%.2f\\n\", $* }"; }
 # ge A B: A >= B (floats)
