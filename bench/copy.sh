@@ -124,6 +124,7 @@ start_registry B
 export REG_A REG_B
 say "registries: A=$REG_A (source), B=$REG_B (destination)"
 # the registries' CPU is recorded for every timed command ("srv CPU")
+# shellcheck disable=SC2034 # read by timed in lib.sh
 CPU_PIDS="$REG_A_PID $REG_B_PID"
 
 say "making the image (${#RAND[@]} layers: ${RAND[*]} MiB random + $TEXT_MIB MiB text each)"

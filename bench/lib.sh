@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the benchmarks in bench/ (source this file).
 #
 #   bench_init NAME "$@"   parses [--quick] HOIST, makes the work dir $W,
@@ -72,7 +73,13 @@ bench_init() {
 	export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 	export NO_PROXY="$no_proxy"
 	say "$name benchmark$([ $QUICK = 1 ] && echo ' (--quick)'), $RUNS runs per tool, alternating"
-	say "hoist:   $HOIST ($("$HOIST" --version 2>/dev/null | head -1 || true))"
+	say "hoist:   $HOIST ($("$HOIST" --version 2>/dev/null | head -1 || true)," \
+		"sha256 $(sha256sum "$HOIST" | cut -c1-12), built $(date -u -r "$HOIST" '+%Y-%m-%d %H:%M UTC'))"
+	# a private copy: a rebuild of the tree during the run cannot change
+	# the binary under test
+	mkdir -p "$W/bin"
+	cp "$HOIST" "$W/bin/hoist"
+	HOIST="$W/bin/hoist"
 	say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
 		"$(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
 	say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -219,7 +226,7 @@ YML
 	# docker-registry reads REGISTRY_* variables as configuration
 	env -u REGISTRY_AUTH_FILE docker-registry serve "$dir/config.yml" </dev/null >"$dir/log" 2>&1 &
 	local pid=$!
-	_PIDS+=($pid)
+	_PIDS+=("$pid")
 	for i in $(seq 1 100); do
 		if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then
 			eval "REG_${name}=127.0.0.1:$port REG_${name}_LOG=$dir/log REG_${name}_PID=$pid"

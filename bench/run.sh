@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] HOIST: runs every benchmark (used by `make bench`)
-# and prints all their summary lines at the end.
+# bench/run.sh [--quick] HOIST: runs every benchmark (used by `make bench`):
+# copy.sh, layer.sh and build.sh when there is one; prints all their
+# summary lines at the end.
 #   --quick        small sizes (~50 MB, 10k files), for a smoke run
 #   BENCH_RUNS=N   runs per tool (default 5)
 set -euo pipefail
@@ -10,7 +11,7 @@ hoist=
 for a in "$@"; do
 	case $a in
 	--quick) args+=(--quick) ;;
-	-h | --help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "usage: $0 [--quick] HOIST" >&2; exit 2 ;;
 	*) hoist=$a ;;
 	esac
@@ -21,7 +22,10 @@ log=$(mktemp "${TMPDIR:-/tmp}/hoist-bench-run.XXXXXX")
 trap 'rm -f "$log"' EXIT
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
-for b in copy layer; do
+# copy.sh and layer.sh; build.sh (hoist build vs buildah build) when present
+benches=(copy layer)
+[ -x "$here/build.sh" ] && benches+=(build)
+for b in "${benches[@]}"; do
 	echo
 	echo "################ $b"
 	# the pipeline's status is that of the benchmark (pipefail)

@@ -32,9 +32,12 @@
 #include "hoist/ref.h"
 
 /* Blobs larger than this are uploaded in chunks (PATCH) of
- * HOIST_REGISTRY_CHUNK bytes, resumable after a failed chunk. */
+ * HOIST_REGISTRY_CHUNK bytes, resumable after a failed chunk.  Each upload
+ * in flight holds one chunk: 4 MiB keeps 8 parallel uploads (--jobs 8)
+ * at 51 MiB peak RSS (measured: 8 layers of 130 MiB, registry to
+ * registry; 83 MiB with 8 MiB chunks). */
 #define HOIST_REGISTRY_CHUNK_THRESHOLD (128ull * 1024 * 1024)
-#define HOIST_REGISTRY_CHUNK (8u * 1024 * 1024)
+#define HOIST_REGISTRY_CHUNK (4u * 1024 * 1024)
 
 typedef struct hoist_registry hoist_registry;
 
