@@ -15,7 +15,7 @@ PKGS_BUILD := build-essential meson ninja-build pkg-config \
 	zlib1g-dev libdeflate-dev libisal-dev libzstd-dev libmicrohttpd-dev \
 	libcmocka-dev
 PKGS_TEST  := docker-registry skopeo umoci busybox-static apache2-utils \
-	python3 jq curl openssl tar gzip pigz uidmap podman buildah runc
+	python3 jq curl openssl tar gzip pigz bc time uidmap podman buildah runc
 
 .PHONY: demo test deps build build-asan bench clean
 
