@@ -61,29 +61,61 @@ mkdir -p "$T"
 make_layout "$W/base" v1 bench-base >/dev/null
 BASE="oci:$W/base:v1"
 
-export HOIST_HOME="$W/hh"
-BST="$W/bstore"
+# Every store is a new directory; none is deleted before the end (see
+# settle below).
+NSTORE=0
 DRIVER=${BENCH_BUILDAH_DRIVER:-}
 BUILDAH=()
-set_driver() {
+set_store() { # DRIVER: a new, empty buildah store
+	NSTORE=$((NSTORE + 1))
+	BST="$W/bst/$NSTORE"
 	BUILDAH=(buildah --root "$BST/root" --runroot "$BST/runroot" --storage-driver "$1")
 	DRIVER=$1
 }
-
-# rm_tree DIR: buildah's store may hold files only its user namespace can
-# delete when not run as root
+# buildah's stores may hold files only its user namespace can delete when
+# not run as root: delete them before lib.sh's cleanup deletes $W
 rm_tree() {
 	[ -e "$1" ] || return 0
-	rm -rf "$1" 2>/dev/null || buildah unshare rm -rf "$1"
+	rm -rf "$1" 2>/dev/null || buildah unshare rm -rf "$1" || true
 }
+trap 'rc=$?; set +e; rm_tree "$W/bst"; (exit $rc); bench_cleanup' EXIT
+
+# settle: on ext4 without a journal (this machine's disk), creating a file
+# skips every inode deleted in the last dirty_expire_centisecs (30 s), each
+# check costing a buffer-cache lookup (recently_deleted() in
+# find_inode_bit(), seen with perf): after a tree of 100k files is deleted,
+# creating files is several times slower for 30 s.  buildah deletes its
+# working container (N files) at the end of every build; this script
+# deletes nothing until it ends.  Before each timed many-files command,
+# settle waits until that window has passed since the last deletion, so
+# that no run pays for the one before it.  BENCH_SETTLE=SECONDS overrides.
+fs_type=$(df --output=fstype "$W" | tail -1 | tr -d ' ')
+fs_dev=$(df --output=source "$W" | tail -1 | tr -d ' ')
+if [ -n "${BENCH_SETTLE:-}" ]; then
+	SETTLE=$BENCH_SETTLE
+elif [ "$fs_type" = ext4 ] && ! ls -d /proc/fs/jbd2/"$(basename "$fs_dev")"-* >/dev/null 2>&1; then
+	SETTLE=$(($(cat /proc/sys/vm/dirty_expire_centisecs) / 100 + 2))
+else
+	SETTLE=0
+fi
+LAST_DEL=0 SETTLED=0
+deleted() { LAST_DEL=$(date +%s); }
+settle() {
+	local w=$((LAST_DEL + SETTLE - $(date +%s)))
+	[ $w -le 0 ] || { sleep "$w"; SETTLED=$((SETTLED + w)); }
+	sync
+}
+say "work dir on $fs_type ($fs_dev); wait after deletions: $SETTLE s"
+
 hoist_fresh() {
-	rm -rf "$HOIST_HOME"
+	NSTORE=$((NSTORE + 1))
+	export HOIST_HOME="$W/hh/$NSTORE"
 	mkdir -p "$HOIST_HOME"
 	"$HOIST" -q cp "$BASE" local-base:1 >>"$W/cmd.log" 2>&1
 }
 buildah_fresh() {
 	local id
-	rm_tree "$BST"
+	set_store "$DRIVER"
 	mkdir -p "$BST"
 	# a relative oci: path: buildah names the image after the path, which
 	# must be lowercase ($W need not be)
@@ -91,13 +123,11 @@ buildah_fresh() {
 	private "${BUILDAH[@]}" tag "$id" localhost/local-base:1 >>"$W/cmd.log" 2>&1
 }
 if [ -z "$DRIVER" ]; then
-	set_driver overlay
+	DRIVER=overlay
 	if ! buildah_fresh; then
 		say "buildah's overlay driver does not work here: using vfs"
-		set_driver vfs
+		DRIVER=vfs
 	fi
-else
-	set_driver "$DRIVER"
 fi
 buildah_fresh || die "buildah cannot import the base image (see $W/cmd.log)"
 say "buildah: $(buildah --version), storage driver $DRIVER, --isolation chroot"
@@ -212,7 +242,7 @@ done
 say "c. COPY of $NBIG files: cold build (fresh store) then cached rebuild, $SLOW_RUNS runs each, alternating"
 copy_hoist() { # N
 	hoist_fresh
-	sync
+	settle
 	hbuild "hoist-copy-$1" "$W/copy-$1" "\(1 steps, 0 cached, 0 RUN executed\)"
 	HC=$LAST_SEC HR=$LAST_RSS
 	[ "$("$HOIST" ls-layer app:1 | grep -c '^  A /data/.*\.\(bin\|txt\)  ')" = "$1" ] ||
@@ -221,25 +251,25 @@ copy_hoist() { # N
 		hbuild "hoist-copy-cached-$1" "$W/copy-$1" "\(1 steps, 1 cached, 0 RUN executed\)"
 		HCA=$LAST_SEC
 	fi
-	rm -rf "$HOIST_HOME"
 }
 copy_buildah() { # N
 	buildah_fresh
-	sync
+	settle
 	bbuild "buildah-copy-$1" "$W/copy-$1" 0
+	deleted
 	BC=$LAST_SEC BR=$LAST_RSS
+	settle
 	bbuild "buildah-copy-cached-$1" "$W/copy-$1" 1
+	deleted
 	BCA=$LAST_SEC
-	rm_tree "$BST"
 }
 # the host's own cost of writing those files: cp -r of the context directory
 copy_raw() { # N
-	rm -rf "$W/raw"
-	mkdir -p "$W/raw"
-	sync
-	timed "raw-copy-$1" cp -r "$W/copy-$1/files" "$W/raw/files"
+	NSTORE=$((NSTORE + 1))
+	mkdir -p "$W/raw/$NSTORE"
+	settle
+	timed "raw-copy-$1" cp -r "$W/copy-$1/files" "$W/raw/$NSTORE/files"
 	RC=$LAST_SEC
-	rm -rf "$W/raw"
 }
 for r in $(seq 1 "$SLOW_RUNS"); do
 	if [ $((r % 2)) = 1 ]; then copy_hoist $NBIG; copy_buildah $NBIG; else copy_buildah $NBIG; copy_hoist $NBIG; fi
@@ -252,28 +282,26 @@ done
 say "d. RUN creating $NBIG files: cold build (fresh store), $SLOW_RUNS runs each, alternating"
 run_hoist() { # N
 	hoist_fresh
-	sync
+	settle
 	hbuild "hoist-run-$1" "$W/run-$1" "\(1 steps, 0 cached, 1 RUN executed\)"
 	HC=$LAST_SEC HR=$LAST_RSS
 	[ "$("$HOIST" ls-layer app:1 | grep -c '^  A /d/')" = "$1" ] || die "hoist's RUN layer does not hold $1 files"
-	rm -rf "$HOIST_HOME"
 }
 run_buildah() { # N
 	buildah_fresh
-	sync
+	settle
 	bbuild "buildah-run-$1" "$W/run-$1" 0
+	deleted
 	BC=$LAST_SEC BR=$LAST_RSS
-	rm_tree "$BST"
 }
 # the same command straight on the host, no container, no layer
 run_raw() { # N
-	rm -rf "$W/raw"
-	mkdir -p "$W/raw"
-	sync
+	NSTORE=$((NSTORE + 1))
+	mkdir -p "$W/raw/$NSTORE"
+	settle
 	timed "raw-run-$1" "$BUSYBOX" sh -c 'busybox mkdir "$1" && cd "$1" && busybox seq 1 "$2" | busybox xargs busybox touch' \
-		_ "$W/raw/d" "$1"
+		_ "$W/raw/$NSTORE/d" "$1"
 	RC=$LAST_SEC
-	rm -rf "$W/raw"
 }
 for r in $(seq 1 "$SLOW_RUNS"); do
 	if [ $((r % 2)) = 1 ]; then run_hoist $NBIG; run_buildah $NBIG; else run_buildah $NBIG; run_hoist $NBIG; fi
@@ -289,10 +317,9 @@ for r in $(seq 1 "$SLOW_RUNS"); do
 	run_hoist $NSMALL
 	echo "$line, RUN $HC s ($(mibk "$HR") MiB)"
 done
-rm_tree "$BST"
 
 # ----------------------------------------------------------------- report
-say "load average at end: $(loadavg)"
+say "load average at end: $(loadavg); waited $SETTLED s in all for deletions to age (settle)"
 echo
 echo "hoist build vs buildah build --layers ($DRIVER driver, chroot isolation); cold = fresh store holding only the base image"
 row_header "build"

@@ -70,43 +70,50 @@ DF
 STEPS=6 # COPY and RUN steps: what a cache serves
 say "context: $(find "$C" -type f | wc -l) files, $(mib "$(du -sb --apparent-size "$C" | cut -f1)") MiB; $STEPS cached steps"
 
+# Every store (HOIST_HOME, buildah's) is a new directory, deleted only at
+# the end: on ext4 without a journal (this machine's disk) creating files is
+# slower for 30 s after many were deleted (see bench/build.sh, settle).
+NSTORE=0
+new_dir() { NSTORE=$((NSTORE + 1)); NEW="$W/stores/$NSTORE"; mkdir -p "$NEW"; }
 # buildah
-BST="$W/bstore"
 BUILDAH=()
-set_driver() { BUILDAH=(buildah --root "$BST/root" --runroot "$BST/runroot" --storage-driver "$1"); DRIVER=$1; }
+set_driver() {
+	new_dir
+	BST=$NEW
+	BUILDAH=(buildah --root "$BST/root" --runroot "$BST/runroot" --storage-driver "$1")
+	DRIVER=$1
+}
+# buildah's stores may hold files only its user namespace can delete when
+# not run as root: delete them before lib.sh's cleanup deletes $W
 rm_tree() {
 	[ -e "$1" ] || return 0
-	rm -rf "$1" 2>/dev/null || buildah unshare rm -rf "$1"
+	rm -rf "$1" 2>/dev/null || buildah unshare rm -rf "$1" || true
 }
+trap 'rc=$?; set +e; rm_tree "$W/stores"; (exit $rc); bench_cleanup' EXIT
 bbuild() { # warm-up build, not timed
 	private "${BUILDAH[@]}" build --layers --isolation chroot --tls-verify=false -t app:1 "$C" >>"$W/cmd.log" 2>&1
 }
 DRIVER=${BENCH_BUILDAH_DRIVER:-}
 if [ -z "$DRIVER" ]; then
 	set_driver overlay
-	mkdir -p "$BST"
 	if ! bbuild; then
 		say "buildah's overlay driver does not work here: using vfs"
-		rm_tree "$BST"
-		set_driver vfs
+		DRIVER=vfs
 	fi
-	rm_tree "$BST"
-else
-	set_driver "$DRIVER"
 fi
 say "buildah: $(buildah --version), storage driver $DRIVER, --isolation chroot"
 
 # ------------------------------------------------------------ measuring
 # stamp: each line of stdin prefixed with the time it was read
 stamp() { while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
-# hoist_build NAME HOME EXPECT ARGS...: a timed `hoist build` on HOME (made
-# empty first); its summary must match EXPECT.  Adds NAME-build, NAME-push
+# hoist_build NAME EXPECT ARGS...: a timed `hoist build` on a new, empty
+# HOIST_HOME; its summary must match EXPECT.  Adds NAME-build, NAME-push
 # (from the time stamps) and NAME.req (requests: "total by-method").
 hoist_build() {
-	local name=$1 home=$2 want=$3 out="$W/out.$1" r0 t0 ts tb tp
-	shift 3
-	rm -rf "$home"
-	mkdir -p "$home"
+	local name=$1 want=$2 out="$W/out.$1" r0 t0 ts tp home
+	shift 2
+	new_dir
+	home=$NEW
 	r0=$(requests "$REG_R_LOG")
 	_hb() {
 		printf '%s START\n' "$EPOCHREALTIME" >"$out"
@@ -126,24 +133,26 @@ hoist_build() {
 	record "$name-push" "$(awk -v a="$ts" -v b="$tp" 'BEGIN { printf "%.3f", b - a }')"
 	sleep 0.3 # the registry writes the access-log line after the response
 	echo "$(($(requests "$REG_R_LOG") - r0)) [$(requests_by_method "$REG_R_LOG" "$r0")]" >"$W/$name.req"
-	rm -rf "$home"
+	# the requests themselves, digests and keys shortened
+	grep -E '^[0-9.:]+ - .*"[A-Z]+ /v2/' "$REG_R_LOG" | tail -n +"$((r0 + 1))" |
+		sed -E 's/.*"([A-Z]+ [^ ]+) HTTP[^"]*" ([0-9]+) .*/\1 -> \2/; s/(sha256:|k-)([0-9a-f]{12})[0-9a-f]*/\1\2../g' >"$W/$name.reqlines"
 }
 digest_of() { "$HOIST" digest "$1"; }
 ms() { awk -v s="$1" 'BEGIN { printf "%.0f ms", s * 1000 }'; }
 lastv() { tail -1 "$W/series/$1"; }
 
 say "machine A: a cold build filling the cache (--cache-repo $REG_R/cache -t $REG_R/app:a)"
-hoist_build fill "$W/machine-a" "\($STEPS steps, 0 cached, 3 RUN executed\)" --cache-repo "$REG_R/cache" -t "$REG_R/app:a"
+hoist_build fill "\($STEPS steps, 0 cached, 3 RUN executed\)" --cache-repo "$REG_R/cache" -t "$REG_R/app:a"
 WANT=$(digest_of "$REG_R/app:a")
 echo "machine A: $LAST_SEC s (build $(lastv fill-build) s, push $(lastv fill-push) s), $(cut -d' ' -f1 "$W/fill.req") requests; image $WANT"
 
 run_cold() { # R
-	hoist_build cold "$W/home-cold" "\($STEPS steps, 0 cached, 3 RUN executed\)" --no-cache -t "$REG_R/app-cold-$1:1"
+	hoist_build cold "\($STEPS steps, 0 cached, 3 RUN executed\)" --no-cache -t "$REG_R/app-cold-$1:1"
 	[ "$(digest_of "$REG_R/app-cold-$1:1")" = "$WANT" ] || say "WARNING: the cold build's digest differs from A's"
 	LINE_COLD="cold $LAST_SEC s (build $(lastv cold-build) + push $(lastv cold-push)), $(cut -d' ' -f1 "$W/cold.req") req"
 }
 run_cached() { # R
-	hoist_build cached "$W/home-cached" "\($STEPS steps, $STEPS cached, 0 RUN executed\)" \
+	hoist_build cached "\($STEPS steps, $STEPS cached, 0 RUN executed\)" \
 		--cache-repo "$REG_R/cache" -t "$REG_R/app-cached-$1:1"
 	[ "$(digest_of "$REG_R/app-cached-$1:1")" = "$WANT" ] || die "the cached build's digest differs from A's"
 	cp "$W/cached.req" "$W/cached.req.$1"
@@ -151,8 +160,7 @@ run_cached() { # R
 }
 run_buildah() { # R
 	local m r0 n
-	rm_tree "$BST"
-	mkdir -p "$BST"
+	set_driver "$DRIVER"
 	bbuild # fills its local cache, pulls the base
 	sync
 	m=$(wc -l <"$W/cmd.log")
@@ -167,7 +175,6 @@ run_buildah() { # R
 	RSS_FROM="$W/.time.b" timed buildah-push private /usr/bin/time -o "$W/.time.b" -f "$TIME_FMT" \
 		"${BUILDAH[@]}" push --tls-verify=false app:1 "docker://$REG_R/app-buildah-$1:1"
 	LINE_B+=" + push $LAST_SEC s"
-	rm_tree "$BST"
 }
 
 say "$RUNS runs each, alternating (cold, cached, buildah in a rotating order); hoist on an empty HOIST_HOME each run"
@@ -184,6 +191,8 @@ done
 say "load average at end: $(loadavg)"
 say "hoist's output for the last cached build (time-stamped):"
 awk 'NR == 1 { t0 = $1 } { $1 = sprintf("%+8.3f", $1 - t0); print "   " $0 }' "$W/out.cached"
+say "its registry requests:"
+sed 's/^/   /' "$W/cached.reqlines"
 echo
 echo "Build with a registry cache on an empty machine ($STEPS COPY/RUN steps; registry on 127.0.0.1; buildah: $DRIVER driver)"
 row_header "build"
