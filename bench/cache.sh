@@ -138,7 +138,6 @@ hoist_build() {
 		sed -E 's/.*"([A-Z]+ [^ ]+) HTTP[^"]*" ([0-9]+) .*/\1 -> \2/; s/(sha256:|k-)([0-9a-f]{12})[0-9a-f]*/\1\2../g' >"$W/$name.reqlines"
 }
 digest_of() { "$HOIST" digest "$1"; }
-ms() { awk -v s="$1" 'BEGIN { printf "%.0f ms", s * 1000 }'; }
 lastv() { tail -1 "$W/series/$1"; }
 
 say "machine A: a cold build filling the cache (--cache-repo $REG_R/cache -t $REG_R/app:a)"

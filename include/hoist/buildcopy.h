@@ -158,8 +158,10 @@ typedef struct hoist_build_copy_req {
 } hoist_build_copy_req;
 
 typedef struct hoist_build_copy_result {
-	/* The content key: a sha256 over every entry the step writes, sorted
-	 * by destination path: path, type, mode and owner in effect (after
+	/* The content key: a sha256 over every entry the step writes, in the
+	 * order it writes them (sources in order, each directory's entries
+	 * sorted bytewise), hashed entry by entry so that memory does not grow
+	 * with the number of files: path, type, mode and owner in effect (after
 	 * --chmod/--chown), symlink target, hard link target, device numbers,
 	 * copied xattrs and the sha256 of file content (of a whole archive
 	 * for an extracted ADD, with the --chown in effect).  Never mtimes,

@@ -2,13 +2,15 @@
  * snapshot directory, with the content key of the step.  See
  * hoist/buildcopy.h.
  *
- * The work is done in two passes.  The plan walks the sources and the
- * destination and lists every entry the step writes, in creation order,
- * with its final metadata; nothing is read but directories and stats.
- * Then either the entries are written (each file read once, hashed as it
- * is copied) or, for the key alone, only hashed.  Both passes being one
- * code path for the plan is what makes hoist_build_copy_key_only agree
- * with hoist_build_copy by construction. */
+ * The plan walks the sources and the destination and yields every entry
+ * the step writes, in creation order, with its final metadata.  Each
+ * entry is then at once either written (the file read once, hashed as it
+ * is copied) or, for the key alone, only hashed, and added to the key;
+ * nothing is kept per file, so memory does not grow with the number of
+ * files copied.  Both ways being one code path for the plan is what makes
+ * hoist_build_copy_key_only agree with hoist_build_copy by construction.
+ * Errors found late (a later source colliding with an earlier one) leave
+ * a partly written snapshot, which the caller deletes. */
 #include "hoist/buildcopy.h"
 
 #include <curl/curl.h>
@@ -36,7 +38,7 @@ HOIST_DEFINE_CLEANUP(hoist_fsview, hoist_fsview_free)
 HOIST_DEFINE_CLEANUP(hoist_hasher, hoist_hasher_free)
 HOIST_DEFINE_CLEANUP(hoist_reader, hoist_reader_free)
 
-#define KEY_VERSION "hoist-buildcopy/1"
+#define KEY_VERSION "hoist-buildcopy/2"
 #define UNNAMED "__unnamed__"
 
 enum ekind {
@@ -74,21 +76,33 @@ typedef struct entry {
 typedef struct hl_slot {
 	dev_t dev;
 	ino_t ino;
-	size_t idx; /* entry index + 1; 0: empty */
+	char *first; /* the first destination; NULL: empty */
 } hl_slot;
 
+typedef struct exec exec;
+
+/* The plan is not kept: each entry, once planned, is written (or only
+ * hashed) and added to the key, so memory does not grow with the number
+ * of files.  What stays: the directories (their metadata is set last),
+ * hard-linked files, and, with several sources, the paths written. */
 typedef struct plan {
 	const hoist_build_copy_req *req;
 	const char *op;               /* "COPY" / "ADD" */
 	const hoist_fsview *target;
 	int64_t uid, gid;             /* --chown in effect, -1 none */
 	hoist_dockerignore *excl;
-	entry *v;
-	size_t n, cap;
+	exec *x;                      /* writing; NULL: hashing only */
+	char *buf;                    /* hashing only: HOIST_IO_CHUNK bytes */
+	hoist_hasher *key;            /* the step's key, entry by entry */
+	entry *dv;                    /* directories written, for fix_dirs */
+	size_t dn, dcap;
 	entry *pending;               /* directories waiting for content */
 	size_t n_pending, cap_pending;
 	hoist_strset dirs;            /* planned directories */
-	hoist_strset nondirs;         /* planned everything else */
+	hoist_strset nondirs;         /* planned everything else (several
+	                                 sources only: one tree cannot
+	                                 collide with itself) */
+	bool track_nondirs;
 	hl_slot *hl;
 	size_t hl_cap, hl_n;
 } plan;
@@ -138,13 +152,17 @@ static void entry_release(entry *e)
 
 static void plan_release(plan *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		entry_release(&p->v[i]);
+	for (size_t i = 0; i < p->dn; i++)
+		entry_release(&p->dv[i]);
 	for (size_t i = 0; i < p->n_pending; i++)
 		entry_release(&p->pending[i]);
-	free(p->v);
+	for (size_t i = 0; i < p->hl_cap; i++)
+		free(p->hl[i].first);
+	free(p->dv);
 	free(p->pending);
 	free(p->hl);
+	free(p->buf);
+	hoist_hasher_free(p->key);
 	hoist_strset_release(&p->dirs);
 	hoist_strset_release(&p->nondirs);
 	hoist_dockerignore_free(p->excl);
@@ -181,33 +199,55 @@ static int grow(void **v, size_t *cap, size_t n, size_t size,
 
 static int mark(plan *p, const entry *e, hoist_error **err)
 {
-	int a = hoist_strset_add(is_dir_kind(e->kind) || e->kind == E_ARCHIVE
-		? &p->dirs : &p->nondirs, e->dst);
+	bool dir = is_dir_kind(e->kind) || e->kind == E_ARCHIVE;
+	if (!dir && !p->track_nondirs)
+		return 0;
+	int a = hoist_strset_add(dir ? &p->dirs : &p->nondirs, e->dst);
 	return a < 0 ? nomem(err) : 0;
+}
+
+static int exec_entry(exec *x, entry *e, hoist_error **err);
+static int hash_entry(plan *p, entry *e, hoist_error **err);
+static void key_entry(hoist_hasher *h, const entry *e);
+
+/* One planned entry (moved): written or hashed, then into the key; a
+ * written directory is kept for fix_dirs. */
+static int emit(plan *p, entry *e, hoist_error **err)
+{
+	int r = mark(p, e, err);
+	if (r == 0)
+		r = p->x ? exec_entry(p->x, e, err) : hash_entry(p, e, err);
+	if (r == 0)
+		key_entry(p->key, e);
+	if (r == 0 && p->x && is_dir_kind(e->kind)) {
+		r = grow((void **)&p->dv, &p->dcap, p->dn, sizeof(*p->dv), err);
+		if (r == 0) {
+			fsv_node_release(&e->src);
+			p->dv[p->dn++] = *e;
+			memset(e, 0, sizeof(*e));
+			return 0;
+		}
+	}
+	entry_release(e);
+	memset(e, 0, sizeof(*e));
+	return r;
 }
 
 /* Adds e (moved) after the directories waiting for content above it. */
 static int plan_add(plan *p, entry *e, hoist_error **err)
 {
-	int r = grow((void **)&p->v, &p->cap, p->n + p->n_pending, sizeof(*p->v),
-		err);
+	int r = 0;
+	size_t i = 0;
+	for (; i < p->n_pending && r == 0; i++)
+		r = emit(p, &p->pending[i], err);
+	for (; i < p->n_pending; i++)
+		entry_release(&p->pending[i]);
+	p->n_pending = 0;
 	if (r < 0) {
 		entry_release(e);
 		return r;
 	}
-	for (size_t i = 0; i < p->n_pending; i++) {
-		p->v[p->n++] = p->pending[i];
-		r = mark(p, &p->pending[i], err);
-		if (r < 0) {
-			p->n_pending = 0;
-			entry_release(e);
-			return r;
-		}
-	}
-	p->n_pending = 0;
-	p->v[p->n++] = *e;
-	memset(e, 0, sizeof(*e));
-	return mark(p, &p->v[p->n - 1], err);
+	return emit(p, e, err);
 }
 
 /* What a path holds so far: what this step planned, else the stage. */
@@ -397,8 +437,8 @@ static size_t hl_hash(dev_t dev, ino_t ino)
 	return (size_t)(h ^ (h >> 29));
 }
 
-static int hl_find_or_add(plan *p, dev_t dev, ino_t ino, size_t idx,
-	size_t *found, hoist_error **err)
+static int hl_find_or_add(plan *p, dev_t dev, ino_t ino, const char *dst,
+	const char **found, hoist_error **err)
 {
 	if ((p->hl_n + 1) * 2 > p->hl_cap) {
 		size_t nc = p->hl_cap ? p->hl_cap * 2 : 64;
@@ -406,10 +446,10 @@ static int hl_find_or_add(plan *p, dev_t dev, ino_t ino, size_t idx,
 		if (!ns)
 			return nomem(err);
 		for (size_t i = 0; i < p->hl_cap; i++) {
-			if (!p->hl[i].idx)
+			if (!p->hl[i].first)
 				continue;
 			size_t j = hl_hash(p->hl[i].dev, p->hl[i].ino) & (nc - 1);
-			while (ns[j].idx)
+			while (ns[j].first)
 				j = (j + 1) & (nc - 1);
 			ns[j] = p->hl[i];
 		}
@@ -418,14 +458,17 @@ static int hl_find_or_add(plan *p, dev_t dev, ino_t ino, size_t idx,
 		p->hl_cap = nc;
 	}
 	size_t j = hl_hash(dev, ino) & (p->hl_cap - 1);
-	while (p->hl[j].idx) {
+	while (p->hl[j].first) {
 		if (p->hl[j].dev == dev && p->hl[j].ino == ino) {
-			*found = p->hl[j].idx - 1;
+			*found = p->hl[j].first;
 			return 1;
 		}
 		j = (j + 1) & (p->hl_cap - 1);
 	}
-	p->hl[j] = (hl_slot){ dev, ino, idx + 1 };
+	char *first = strdup(dst);
+	if (!first)
+		return nomem(err);
+	p->hl[j] = (hl_slot){ dev, ino, first };
 	p->hl_n++;
 	return 0;
 }
@@ -456,16 +499,16 @@ static int plan_leaf(plan *p, const hoist_fsview *view, fsv_node *n,
 	if (S_ISREG(n->st.st_mode)) {
 		e.kind = E_FILE;
 		if (n->st.st_nlink > 1) {
-			size_t first = 0;
-			r = hl_find_or_add(p, n->st.st_dev, n->st.st_ino,
-				p->n + p->n_pending, &first, err);
+			const char *first = NULL;
+			r = hl_find_or_add(p, n->st.st_dev, n->st.st_ino, dst,
+				&first, err);
 			if (r < 0) {
 				entry_release(&e);
 				return r;
 			}
-			if (r == 1 && first < p->n && p->v[first].kind == E_FILE) {
+			if (r == 1) {
 				e.kind = E_HARDLINK;
-				if (!(e.link = strdup(p->v[first].dst))) {
+				if (!(e.link = strdup(first))) {
 					entry_release(&e);
 					return nomem(err);
 				}
@@ -1117,7 +1160,6 @@ static int dest_path(const hoist_build_copy_req *req, char **out, bool *dir_hint
 static int make_plan(plan *p, const hoist_build_copy_req *req,
 	hoist_fsview *empty, hoist_error **err)
 {
-	memset(p, 0, sizeof(*p));
 	p->req = req;
 	p->op = req->is_add ? "ADD" : "COPY";
 	p->target = req->target ? req->target : empty;
@@ -1212,6 +1254,7 @@ static int make_plan(plan *p, const hoist_build_copy_req *req,
 		return r;
 	}
 
+	p->track_nondirs = it.n > 1;
 	/* The destination directory (or the one holding the destination
 	 * file) and everything above it. */
 	_cleanup_free_ char *holder = NULL;
@@ -1453,7 +1496,7 @@ static int url_algo(const hoist_build_copy_req *req, hoist_digest_algo *a,
 
 /* Writing. */
 
-typedef struct exec {
+struct exec {
 	const hoist_build_copy_req *req;
 	int snapfd;
 	bool root;
@@ -1461,7 +1504,7 @@ typedef struct exec {
 	char *pdir;
 	char *buf;        /* HOIST_IO_CHUNK bytes to copy through */
 	hoist_build_copy_result *res;
-} exec;
+};
 
 static int parent_fd(exec *x, const char *dst, int *pfd, const char **base,
 	hoist_error **err)
@@ -1823,10 +1866,8 @@ static int fix_dirs(exec *x, const plan *p, hoist_error **err)
 {
 	hoist_strset done = HOIST_STRSET_INIT;
 	int r = 0;
-	for (size_t i = p->n; i-- > 0 && r == 0;) {
-		const entry *e = &p->v[i];
-		if (!is_dir_kind(e->kind))
-			continue;
+	for (size_t i = p->dn; i-- > 0 && r == 0;) {
+		const entry *e = &p->dv[i];
 		int a = hoist_strset_add(&done, e->dst);
 		if (a < 0) {
 			r = nomem(err);
@@ -1848,102 +1889,73 @@ static int fix_dirs(exec *x, const plan *p, hoist_error **err)
 	return r;
 }
 
-static int execute(plan *p, hoist_build_copy_result *res, hoist_error **err)
+static int exec_entry(exec *x, entry *e, hoist_error **err)
 {
-	const hoist_build_copy_req *req = p->req;
-	if (!req->snapshot)
-		return hoist_error_set(err, HOIST_E_INVALID,
-			"%s: no snapshot directory", p->op);
-	exec x = { .req = req, .pfd = -1, .res = res, .root = geteuid() == 0 };
-	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
-	if (!buf)
-		return nomem(err);
-	x.buf = buf;
-	x.snapfd = open(req->snapshot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x.snapfd < 0)
-		return hoist_error_errno(err, errno, "open snapshot '%s'",
-			req->snapshot);
-	int r = 0;
-	for (size_t i = 0; i < p->n && r == 0; i++) {
-		entry *e = &p->v[i];
-		switch (e->kind) {
-		case E_KEEP:
-		case E_NEWDIR:
-		case E_DIR:
-			r = write_dir(&x, e, err);
-			break;
-		case E_FILE:
-		case E_INLINE:
-			r = write_file(&x, e, err);
-			break;
-		case E_URL:
-			r = write_url(&x, e, err);
-			break;
-		case E_ARCHIVE:
-			r = write_archive(&x, e, err);
-			break;
-		default:
-			r = write_symlink_or_node(&x, e, err);
-			break;
-		}
-		if (r == 0)
-			res->entries++;
+	int r;
+	switch (e->kind) {
+	case E_KEEP:
+	case E_NEWDIR:
+	case E_DIR:
+		r = write_dir(x, e, err);
+		break;
+	case E_FILE:
+	case E_INLINE:
+		r = write_file(x, e, err);
+		break;
+	case E_URL:
+		r = write_url(x, e, err);
+		break;
+	case E_ARCHIVE:
+		r = write_archive(x, e, err);
+		break;
+	default:
+		r = write_symlink_or_node(x, e, err);
+		break;
 	}
 	if (r == 0)
-		r = fix_dirs(&x, p, err);
-	if (x.pfd >= 0)
-		close(x.pfd);
-	free(x.pdir);
-	close(x.snapfd);
-	res->owner_applied = x.root;
+		x->res->entries++;
 	return r;
 }
 
-/* The key without writing: the content of everything hashed. */
-static int hash_only(plan *p, hoist_error **err)
+/* The key without writing: the content of an entry hashed. */
+static int hash_entry(plan *p, entry *e, hoist_error **err)
 {
-	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
-	if (!buf)
-		return nomem(err);
-	for (size_t i = 0; i < p->n; i++) {
-		entry *e = &p->v[i];
-		if (e->kind != E_FILE && e->kind != E_INLINE && e->kind != E_ARCHIVE &&
-		    e->kind != E_URL)
-			continue;
-		hoist_digest_algo algo = HOIST_DIGEST_SHA256;
-		hoist_digest want;
-		if (e->kind == E_URL) {
-			int r = url_algo(p->req, &algo, &want, err);
-			if (r < 0)
-				return r;
-			if (p->req->checksum) {
-				memcpy(e->content, want.str, sizeof(want.str));
-				continue;
-			}
-		}
-		_cleanup_(hoist_hasher_freep) hoist_hasher *h = NULL;
-		int r = hoist_hasher_new(&h, algo, err);
+	if (e->kind != E_FILE && e->kind != E_INLINE && e->kind != E_ARCHIVE &&
+	    e->kind != E_URL)
+		return 0;
+	hoist_digest_algo algo = HOIST_DIGEST_SHA256;
+	hoist_digest want;
+	if (e->kind == E_URL) {
+		int r = url_algo(p->req, &algo, &want, err);
 		if (r < 0)
 			return r;
-		uint64_t n = 0;
-		if (e->kind == E_INLINE) {
-			hoist_hasher_update(h, e->inl->data, e->inl->len);
-		} else if (e->kind == E_URL) {
-			uint64_t max = p->req->max_download ? p->req->max_download
-				: HOIST_BUILD_COPY_DOWNLOAD_MAX;
-			r = download(e->link, -1, h, max, &n, err);
-		} else {
-			_cleanup_close_ int fd = -1;
-			r = fsv_open(e->view, &e->src, O_RDONLY, &fd, err);
-			if (r == 0)
-				r = pump(fd, -1, h, buf, &n, e->src.path, err);
+		if (p->req->checksum) {
+			memcpy(e->content, want.str, sizeof(want.str));
+			return 0;
 		}
-		if (r < 0)
-			return r;
-		hoist_digest d;
-		hoist_hasher_final(h, &d);
-		memcpy(e->content, d.str, sizeof(d.str));
 	}
+	_cleanup_(hoist_hasher_freep) hoist_hasher *h = NULL;
+	int r = hoist_hasher_new(&h, algo, err);
+	if (r < 0)
+		return r;
+	uint64_t n = 0;
+	if (e->kind == E_INLINE) {
+		hoist_hasher_update(h, e->inl->data, e->inl->len);
+	} else if (e->kind == E_URL) {
+		uint64_t max = p->req->max_download ? p->req->max_download
+			: HOIST_BUILD_COPY_DOWNLOAD_MAX;
+		r = download(e->link, -1, h, max, &n, err);
+	} else {
+		_cleanup_close_ int fd = -1;
+		r = fsv_open(e->view, &e->src, O_RDONLY, &fd, err);
+		if (r == 0)
+			r = pump(fd, -1, h, p->buf, &n, e->src.path, err);
+	}
+	if (r < 0)
+		return r;
+	hoist_digest d;
+	hoist_hasher_final(h, &d);
+	memcpy(e->content, d.str, sizeof(d.str));
 	return 0;
 }
 
@@ -1975,78 +1987,51 @@ static void key_i64(hoist_hasher *h, int64_t v)
 	key_str(h, b);
 }
 
-static int cmp_idx(const void *a, const void *b, void *ud)
-{
-	const plan *p = ud;
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int c = strcmp(p->v[i].dst, p->v[j].dst);
-	if (c)
-		return c;
-	return i < j ? -1 : i > j;
-}
-
-static int compute_key(const plan *p, hoist_digest *key, hoist_error **err)
+/* One entry into the key, in the order written (for a path written
+ * twice both count: the key still changes whenever the result does). */
+static void key_entry(hoist_hasher *h, const entry *e)
 {
 	static const char kinds[] = {
 		[E_KEEP] = 'p', [E_NEWDIR] = 'n', [E_DIR] = 'd', [E_FILE] = 'f',
 		[E_HARDLINK] = 'h', [E_SYMLINK] = 'l', [E_NODE] = 'c',
 		[E_ARCHIVE] = 'a', [E_URL] = 'f', [E_INLINE] = 'f',
 	};
-	_cleanup_free_ size_t *idx = calloc(p->n ? p->n : 1, sizeof(*idx));
-	if (!idx)
-		return nomem(err);
-	for (size_t i = 0; i < p->n; i++)
-		idx[i] = i;
-	qsort_r(idx, p->n, sizeof(*idx), cmp_idx, (void *)p);
-	_cleanup_(hoist_hasher_freep) hoist_hasher *h = NULL;
-	int r = hoist_hasher_new(&h, HOIST_DIGEST_SHA256, err);
-	if (r < 0)
-		return r;
-	key_str(h, KEY_VERSION);
-	for (size_t k = 0; k < p->n; k++) {
-		/* Of several entries for a path, the last one written counts. */
-		if (k + 1 < p->n && !strcmp(p->v[idx[k]].dst, p->v[idx[k + 1]].dst))
-			continue;
-		const entry *e = &p->v[idx[k]];
-		char kind[2] = { kinds[e->kind], 0 };
-		key_str(h, kind);
-		key_str(h, e->dst);
-		key_u64(h, (uint64_t)e->mode);
-		if (e->kind == E_ARCHIVE) {
-			key_i64(h, e->owner_uid);
-			key_i64(h, e->owner_gid);
-		} else {
-			key_u64(h, e->uid);
-			key_u64(h, e->gid);
-		}
-		switch (e->kind) {
-		case E_FILE:
-		case E_URL:
-		case E_INLINE:
-		case E_ARCHIVE:
-			key_str(h, e->content);
-			break;
-		case E_SYMLINK:
-		case E_HARDLINK:
-			key_str(h, e->link);
-			break;
-		case E_NODE: {
-			char b[48];
-			snprintf(b, sizeof(b), "%u,%u", major(e->rdev), minor(e->rdev));
-			key_str(h, b);
-			break;
-		}
-		default:
-			break;
-		}
-		key_u64(h, e->xattrs.n);
-		for (size_t i = 0; i < e->xattrs.n; i++) {
-			key_str(h, e->xattrs.names[i]);
-			key_field(h, e->xattrs.values[i], e->xattrs.lens[i]);
-		}
+	char kind[2] = { kinds[e->kind], 0 };
+	key_str(h, kind);
+	key_str(h, e->dst);
+	key_u64(h, (uint64_t)e->mode);
+	if (e->kind == E_ARCHIVE) {
+		key_i64(h, e->owner_uid);
+		key_i64(h, e->owner_gid);
+	} else {
+		key_u64(h, e->uid);
+		key_u64(h, e->gid);
 	}
-	hoist_hasher_final(h, key);
-	return 0;
+	switch (e->kind) {
+	case E_FILE:
+	case E_URL:
+	case E_INLINE:
+	case E_ARCHIVE:
+		key_str(h, e->content);
+		break;
+	case E_SYMLINK:
+	case E_HARDLINK:
+		key_str(h, e->link);
+		break;
+	case E_NODE: {
+		char b[48];
+		snprintf(b, sizeof(b), "%u,%u", major(e->rdev), minor(e->rdev));
+		key_str(h, b);
+		break;
+	}
+	default:
+		break;
+	}
+	key_u64(h, e->xattrs.n);
+	for (size_t i = 0; i < e->xattrs.n; i++) {
+		key_str(h, e->xattrs.names[i]);
+		key_field(h, e->xattrs.values[i], e->xattrs.lens[i]);
+	}
 }
 
 static int run(const hoist_build_copy_req *req, bool write,
@@ -2054,18 +2039,46 @@ static int run(const hoist_build_copy_req *req, bool write,
 {
 	_cleanup_(hoist_fsview_freep) hoist_fsview *empty = NULL;
 	int r = 0;
+	if (write && !req->snapshot)
+		return hoist_error_set(err, HOIST_E_INVALID, "%s: no snapshot directory",
+			req->is_add ? "ADD" : "COPY");
 	if (!req->target) {
 		r = hoist_fsview_new_lowers(&empty, NULL, 0, NULL, err);
 		if (r < 0)
 			return r;
 	}
+	_cleanup_free_ char *buf = malloc(HOIST_IO_CHUNK);
+	if (!buf)
+		return nomem(err);
+	exec x = { .req = req, .pfd = -1, .snapfd = -1, .res = res, .root = geteuid() == 0,
+		.buf = buf };
 	plan p;
-	r = make_plan(&p, req, empty, err);
+	memset(&p, 0, sizeof(p));
+	if (write) {
+		x.snapfd = open(req->snapshot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (x.snapfd < 0)
+			return hoist_error_errno(err, errno, "open snapshot '%s'",
+				req->snapshot);
+		p.x = &x;
+	} else {
+		p.buf = steal_ptr(&buf);
+	}
+	r = hoist_hasher_new(&p.key, HOIST_DIGEST_SHA256, err);
+	if (r == 0) {
+		key_str(p.key, KEY_VERSION);
+		r = make_plan(&p, req, empty, err);
+	}
+	if (r == 0 && write)
+		r = fix_dirs(&x, &p, err);
 	if (r == 0)
-		r = write ? execute(&p, res, err) : hash_only(&p, err);
-	if (r == 0)
-		r = compute_key(&p, &res->key, err);
+		hoist_hasher_final(p.key, &res->key);
+	res->owner_applied = x.root;
 	plan_release(&p);
+	if (x.pfd >= 0)
+		close(x.pfd);
+	free(x.pdir);
+	if (x.snapfd >= 0)
+		close(x.snapfd);
 	return r;
 }
 

@@ -456,6 +456,9 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 			rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
 	}
 	int status = -1;
+	/* The overlay is unmounted while the layer is made from its upper
+	 * directory (they need not wait for each other). */
+	hoist_sandbox_unmount *um = NULL;
 	if (rc == 0) {
 		hoist_sandbox_opts so;
 		hoist_sandbox_opts_init(&so);
@@ -475,6 +478,7 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 		int out = b->o->progress == HOIST_BUILD_PROGRESS_QUIET ? -1 : fileno(b->log);
 		so.stdout_fd = out;
 		so.stderr_fd = out;
+		so.unmount = &um;
 		rc = hoist_sandbox_run(&so, &status, err);
 		if (rc < 0)
 			instr_wrap(b, x, err);
@@ -487,10 +491,10 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 			b->df->name, x->line, x->json ? "(exec form)" : (x->cmdline ? x->cmdline : ""),
 			status);
 	if (rc == 0) {
-		hoist_fs_rm_rf(AT_FDCWD, work, NULL);
 		b->res->ran++;
 		rc = commit_dir(b, s, diff, true, -1, -1, by, key, err);
 	}
+	hoist_sandbox_unmount_wait(um);
 	if (upper)
 		hoist_fs_rm_rf(AT_FDCWD, upper, NULL);
 	return rc;

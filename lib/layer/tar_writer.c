@@ -158,6 +158,8 @@ struct hoist_layer_writer {
 	int64_t epoch;
 	bool clamp;      /* an epoch was given: preserved mtimes are clamped */
 	int64_t uid, gid;
+	uid_t euid;      /* ours, asked once (each is a system call) */
+	gid_t egid;
 	hoist_writer *sink;
 	blob_writer out;
 	hoist_hasher *diff, *blob;
@@ -309,6 +311,8 @@ int hoist_layer_writer_new(hoist_layer_writer **out, const hoist_layer_opts *o,
 	w->sink = sink;
 	w->uid = o->uid >= 0 ? o->uid : 0;
 	w->gid = o->gid >= 0 ? o->gid : 0;
+	w->euid = geteuid();
+	w->egid = getegid();
 	if (o->epoch >= 0) {
 		w->epoch = o->epoch;
 		w->clamp = true;
@@ -465,8 +469,8 @@ static void disk_owner(const hoist_layer_writer *w, struct archive_entry *e,
 	}
 	if (!w->o.keep_owner)
 		return;
-	uid_t me = geteuid();
-	gid_t mygid = getegid();
+	uid_t me = w->euid;
+	gid_t mygid = w->egid;
 	archive_entry_set_uid(e, me != 0 && st->st_uid == me ? 0 : st->st_uid);
 	archive_entry_set_gid(e, me != 0 && st->st_gid == mygid ? 0 : st->st_gid);
 }
@@ -651,9 +655,11 @@ static int copy_fd(hoist_layer_writer *w, int fd, int64_t size,
  * (NULL: none) maps "dev:ino" to the entry that has the content of a file
  * seen before under another name. */
 static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
-	const char *name, const struct stat *st, const char *where,
+	const char *name, const struct stat *st, int openfd, const char *where,
 	strmap *links, hoist_error **err)
 {
+	/* openfd (>= 0, taken over): the file open already, st its fstat */
+	_cleanup_close_ int fd = openfd;
 	mode_t fmt = st->st_mode & S_IFMT;
 	if (fmt == S_IFSOCK)
 		return 0;
@@ -685,10 +691,9 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 	}
 
 	_cleanup_(archive_entry_freep) struct archive_entry *e = NULL;
-	_cleanup_close_ int fd = -1;
 	struct stat fst = *st;
 	int r = 0;
-	if (fmt == S_IFREG) {
+	if (fmt == S_IFREG && fd < 0) {
 		fd = open_file(dfd, base);
 		if (fd < 0)
 			return hoist_error_errno(err, errno, "open '%s'", where);
@@ -697,9 +702,9 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 		if (!S_ISREG(fst.st_mode) || fst.st_ino != st->st_ino)
 			return hoist_error_set(err, HOIST_E_IO,
 				"'%s' was replaced while being read", where);
-		if (fst.st_size > (1LL << 20))
-			posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
+	if (fmt == S_IFREG && fst.st_size > (1LL << 20))
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	e = new_entry(w, name, fmt, fst.st_mode, fst.st_mtim.tv_sec, err);
 	if (!e)
 		return -HOIST_E_NOMEM;
@@ -752,22 +757,41 @@ static const char *walk_where(const walk *k)
 
 static int walk_dir(walk *k, int dfd, int depth, hoist_error **err);
 
-static int walk_one(walk *k, int dfd, const char *base, int depth,
-	hoist_error **err)
+static int walk_one(walk *k, int dfd, const char *base, unsigned char type,
+	int depth, hoist_error **err)
 {
 	struct stat st;
+	_cleanup_close_ int fd = -1;
+	bool asked = false;
+	if (type == DT_REG) {
+		/* A regular file, says readdir: open it straight away (one
+		 * lookup instead of two); anything else by then (a race) goes
+		 * the long way. */
+		if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, false))
+			return 0;
+		asked = true;
+		fd = open_file(dfd, base);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd >= 0)
+			return emit_nondir(k->w, dfd, base, k->name, &st, steal_fd(&fd),
+				walk_where(k), &k->links, err);
+	}
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0; /* vanished since readdir */
 		return hoist_error_errno(err, errno, "stat '%s'", walk_where(k));
 	}
 	bool is_dir = S_ISDIR(st.st_mode);
-	if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, is_dir))
+	if (k->exclude && (!asked || is_dir) &&
+	    k->exclude(k->ud, k->name + k->rel_off, is_dir))
 		return 0;
 	if (k->w->o.overlay_xattr_prefix && S_ISCHR(st.st_mode) && st.st_rdev == 0)
 		return hoist_layer_writer_add_whiteout(k->w, k->name, false, err);
 	if (!is_dir)
-		return emit_nondir(k->w, dfd, base, k->name, &st, walk_where(k),
+		return emit_nondir(k->w, dfd, base, k->name, &st, -1, walk_where(k),
 			&k->links, err);
 	_cleanup_close_ int cfd = openat(dfd, base,
 		O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -789,17 +813,64 @@ static int walk_one(walk *k, int dfd, const char *base, int depth,
 	return r;
 }
 
-static void free_names(char **names, size_t n)
+/* A directory's entries: names back to back in one buffer (no
+ * allocation per name), sorted bytewise. */
+typedef struct dent {
+	size_t off;         /* of the name in the buffer */
+	unsigned char type; /* readdir's d_type, DT_UNKNOWN when it has none */
+} dent;
+
+typedef struct dlist {
+	char *names;
+	size_t len, cap;
+	dent *v;
+	size_t n, vcap;
+} dlist;
+
+static void dlist_release(dlist *l)
 {
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free(l->names);
+	free(l->v);
 }
 
-/* The names in dfd, sorted bytewise. */
-static int read_names(int dfd, char ***out, size_t *count, const char *where,
+static int cmp_dent(const void *a, const void *b, void *ud)
+{
+	const char *names = ud;
+	return strcmp(names + ((const dent *)a)->off, names + ((const dent *)b)->off);
+}
+
+static int dlist_add(dlist *l, const char *name, unsigned char type)
+{
+	size_t nl = strlen(name) + 1;
+	if (l->len + nl > l->cap) {
+		size_t nc = l->cap ? l->cap : 4096;
+		while (nc < l->len + nl)
+			nc *= 2;
+		char *nn = realloc(l->names, nc);
+		if (!nn)
+			return -1;
+		l->names = nn;
+		l->cap = nc;
+	}
+	if (l->n == l->vcap) {
+		size_t nc = l->vcap ? l->vcap * 2 : 64;
+		dent *nv = realloc(l->v, nc * sizeof(*nv));
+		if (!nv)
+			return -1;
+		l->v = nv;
+		l->vcap = nc;
+	}
+	memcpy(l->names + l->len, name, nl);
+	l->v[l->n++] = (dent){ l->len, type };
+	l->len += nl;
+	return 0;
+}
+
+/* The entries of dfd, sorted bytewise. */
+static int read_names(int dfd, dlist *out, const char *where,
 	hoist_error **err)
 {
+	memset(out, 0, sizeof(*out));
 	int fd = dup(dfd);
 	if (fd < 0)
 		return hoist_error_errno(err, errno, "read directory '%s'", where);
@@ -810,8 +881,6 @@ static int read_names(int dfd, char ***out, size_t *count, const char *where,
 		return hoist_error_errno(err, e, "read directory '%s'", where);
 	}
 	rewinddir(d);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
 	int r = 0;
 	for (;;) {
 		errno = 0;
@@ -824,31 +893,18 @@ static int read_names(int dfd, char ***out, size_t *count, const char *where,
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			char **nn = realloc(names, nc * sizeof(*names));
-			if (!nn) {
-				r = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-				break;
-			}
-			names = nn;
-			cap = nc;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
+		if (dlist_add(out, de->d_name, de->d_type) < 0) {
 			r = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 			break;
 		}
-		n++;
 	}
 	closedir(d);
 	if (r < 0) {
-		free_names(names, n);
+		dlist_release(out);
 		return r;
 	}
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
-	*out = names;
-	*count = n;
+	if (out->n)
+		qsort_r(out->v, out->n, sizeof(*out->v), cmp_dent, out->names);
 	return 0;
 }
 
@@ -858,30 +914,30 @@ static int walk_dir(walk *k, int dfd, int depth, hoist_error **err)
 		return hoist_error_set(err, HOIST_E_LIMIT,
 			"'%s' is nested deeper than %d directories", walk_where(k),
 			TREE_DEPTH_MAX);
-	char **names = NULL;
-	size_t n = 0;
-	int r = read_names(dfd, &names, &n, walk_where(k), err);
+	dlist l;
+	int r = read_names(dfd, &l, walk_where(k), err);
 	if (r < 0)
 		return r;
 	size_t base_len = k->len;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		size_t nl = strlen(names[i]);
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		const char *nm = l.names + l.v[i].off;
+		size_t nl = strlen(nm);
 		size_t sep = base_len ? 1 : 0;
 		if (base_len + sep + nl > NAME_MAX_LEN) {
 			r = hoist_error_set(err, HOIST_E_LIMIT,
 				"name of '%s/%s' longer than %d bytes", walk_where(k),
-				names[i], NAME_MAX_LEN);
+				nm, NAME_MAX_LEN);
 			break;
 		}
 		if (sep)
 			k->name[base_len] = '/';
-		memcpy(k->name + base_len + sep, names[i], nl + 1);
+		memcpy(k->name + base_len + sep, nm, nl + 1);
 		k->len = base_len + sep + nl;
-		r = walk_one(k, dfd, names[i], depth, err);
+		r = walk_one(k, dfd, nm, l.v[i].type, depth, err);
 		k->len = base_len;
 		k->name[base_len] = '\0';
 	}
-	free_names(names, n);
+	dlist_release(&l);
 	return r;
 }
 
@@ -947,8 +1003,8 @@ int hoist_layer_writer_add_path(hoist_layer_writer *w, const char *host_path,
 				host_path);
 		r = emit_dir(w, nd, &st, fd, err);
 	} else {
-		r = emit_nondir(w, AT_FDCWD, host_path, nd, &st, host_path, NULL,
-			err);
+		r = emit_nondir(w, AT_FDCWD, host_path, nd, &st, -1, host_path,
+			NULL, err);
 	}
 	if (r < 0)
 		return hoist_error_wrap(err, HOIST_E_IO, "add '%s' as '/%s'",

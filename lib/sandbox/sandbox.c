@@ -312,6 +312,7 @@ typedef struct run_state {
 	hoist_error *perr;  /* an error of ours while it ran */
 	created *created;
 	size_t n_created;
+	int mntns;          /* the child's mount namespace (opts->unmount) */
 } run_state;
 
 static void send_signal(run_state *s, int sig)
@@ -340,6 +341,14 @@ static void handle_msg(run_state *s, sbx_msg *m, size_t n)
 	switch (m->kind) {
 	case SBX_MSG_READY: {
 		int r = 0;
+		if (s->p->o->unmount && s->mntns < 0) {
+			/* Opened while the child waits (still dumpable, still our
+			 * uid): holding it keeps the namespace, and so its mounts,
+			 * alive after the child's exit. */
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)s->pid);
+			s->mntns = open(path, O_RDONLY | O_CLOEXEC);
+		}
 		if (s->p->userns)
 			r = sbx_idmap_apply(s->idm, s->pid, &s->perr);
 		if (r < 0) {
@@ -587,6 +596,49 @@ static void warn_single_mapping(hoist_ctx *ctx, const sbx_idmap *m)
 		(unsigned)m->uid, (unsigned)m->gid);
 }
 
+struct hoist_sandbox_unmount {
+	pthread_t thread;
+	int fd;
+};
+
+/* The last reference to a mount namespace going away unmounts its mounts,
+ * in the task that dropped it, on its way back from close(): here a
+ * thread of its own. */
+static void *unmount_main(void *arg)
+{
+	hoist_sandbox_unmount *u = arg;
+	close(u->fd);
+	return NULL;
+}
+
+static void defer_unmount(const hoist_sandbox_opts *o, int fd)
+{
+	hoist_sandbox_unmount *u = o->unmount ? calloc(1, sizeof(*u)) : NULL;
+	if (u) {
+		u->fd = fd;
+		/* Without signals: the caller's SIGINT/SIGTERM stay the caller's. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int r = pthread_create(&u->thread, NULL, unmount_main, u);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (r == 0) {
+			*o->unmount = u;
+			return;
+		}
+		free(u);
+	}
+	close(fd);
+}
+
+void hoist_sandbox_unmount_wait(hoist_sandbox_unmount *u)
+{
+	if (!u)
+		return;
+	pthread_join(u->thread, NULL);
+	free(u);
+}
+
 static int run_child(sbx_plan *p, const sbx_idmap *idm, int *exit_status,
 	hoist_error **err)
 {
@@ -598,7 +650,7 @@ static int run_child(sbx_plan *p, const sbx_idmap *idm, int *exit_status,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	run_state s = { .p = p, .idm = idm, .pidfd = -1, .sock = sv[0] };
+	run_state s = { .p = p, .idm = idm, .pidfd = -1, .sock = sv[0], .mntns = -1 };
 	s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	int r = 0;
 	if (s.sigfd < 0) {
@@ -658,6 +710,8 @@ static int run_child(sbx_plan *p, const sbx_idmap *idm, int *exit_status,
 	}
 
 out:
+	if (s.mntns >= 0)
+		defer_unmount(p->o, s.mntns);
 	if (s.pidfd >= 0)
 		close(s.pidfd);
 	if (s.sigfd >= 0)
@@ -683,6 +737,8 @@ int hoist_sandbox_run(const hoist_sandbox_opts *o, int *exit_status,
 	*exit_status = -1;
 	if (!o)
 		return hoist_error_set(err, HOIST_E_INVALID, "sandbox: no options");
+	if (o->unmount)
+		*o->unmount = NULL;
 	sbx_plan p;
 	memset(&p, 0, sizeof(p));
 	p.sock = p.parent_sock = -1;

@@ -426,6 +426,49 @@ static void test_overlay_diff(void **state)
 	assert_string_equal(hoist_sandbox_overlay_xattr_prefix(), "trusted.overlay.");
 }
 
+/* opts.unmount: the run returns before the overlay is unmounted; the
+ * upper dir is complete at once; the wait ends the unmount. */
+static void test_deferred_unmount(void **state)
+{
+	fx *f = *state;
+	const char *lowers[] = { f->lower };
+	hoist_sandbox_opts o;
+	fx_opts(f, &o, ARGV("sh", "-c", "mkdir /many && cd /many && "
+		"for i in 1 2 3 4 5 6 7 8 9; do touch a$i b$i c$i; done"), lowers);
+	hoist_sandbox_unmount *u = NULL;
+	o.unmount = &u;
+	result r;
+	run(&o, &r);
+	expect_ok(&r, 0, "");
+	assert_non_null(u);
+	_cleanup_free_ char *many = pathjoin(f->upper, "many");
+	_cleanup_free_ char *tree = list_tree(many);
+	assert_int_equal(strlen(tree), 27 * 3);
+	hoist_sandbox_unmount_wait(u);
+	hoist_error *err = NULL;
+	assert_int_equal(hoist_fs_rm_rf(AT_FDCWD, f->work, &err), 0);
+	assert_int_equal(mkdir(f->work, 0700), 0);
+
+	/* A failing command: its status, and the unmount still deferred. */
+	fx_opts(f, &o, ARGV("sh", "-c", "exit 3"), lowers);
+	u = NULL;
+	o.unmount = &u;
+	run(&o, &r);
+	expect_ok(&r, 3, "");
+	assert_non_null(u);
+	hoist_sandbox_unmount_wait(u);
+	/* A setup failure leaves nothing to wait for, or something
+	 * waitable: both are fine for the caller. */
+	fx_opts(f, &o, ARGV("true"), lowers);
+	o.cwd = "/no/such/dir";
+	u = NULL;
+	o.unmount = &u;
+	run(&o, &r);
+	assert_int_equal(r.rc, -HOIST_E_IO);
+	hoist_sandbox_unmount_wait(u);
+	hoist_sandbox_unmount_wait(NULL);
+}
+
 /* The stub layer that holds missing mount points shadows the image's
  * directories above them: it must copy their owner, mode and times, or a
  * step touching them would copy up the stub's. */
@@ -1429,6 +1472,7 @@ int main(int argc, char **argv)
 		T(test_exit_status),
 		T(test_not_found),
 		T(test_overlay_diff),
+		T(test_deferred_unmount),
 		T(test_stub_metadata),
 		T(test_scratch),
 		T(test_pid_namespace),
