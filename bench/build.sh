@@ -111,6 +111,10 @@ settle() {
 	sync
 }
 say "work dir on $fs_type ($fs_dev); wait after deletions: $SETTLE s"
+[ "$SETTLE" = 0 ] || [ -n "${BENCH_SETTLE:-}" ] ||
+	say "WARNING: file creation on an ext4 without a journal varies several-fold" \
+		"(2-27 s for the same 100k files here); for stable numbers put TMPDIR on" \
+		"a journaled file system (README.md, 'A file system for build.sh')"
 
 hoist_fresh() {
 	NSTORE=$((NSTORE + 1))

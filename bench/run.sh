@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh [--quick] HOIST: runs every benchmark (used by `make bench`):
-# copy.sh, layer.sh and build.sh when there is one; prints all their
-# summary lines at the end.
+# copy.sh, layer.sh, build.sh and cache.sh; prints all their summary
+# lines at the end.  build.sh and cache.sh create many files: on an ext4
+# without a journal run them with TMPDIR on another file system (see
+# README.md).
 #   --quick        small sizes (~50 MB, 10k files), for a smoke run
 #   BENCH_RUNS=N   runs per tool (default 5)
 set -euo pipefail
@@ -22,9 +24,7 @@ log=$(mktemp "${TMPDIR:-/tmp}/hoist-bench-run.XXXXXX")
 trap 'rm -f "$log"' EXIT
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
-# copy.sh and layer.sh; build.sh (hoist build vs buildah build) when present
-benches=(copy layer)
-[ -x "$here/build.sh" ] && benches+=(build)
+benches=(copy layer build cache)
 for b in "${benches[@]}"; do
 	echo
 	echo "################ $b"
