@@ -3,6 +3,7 @@
 #define HOIST_FS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -49,5 +50,11 @@ int hoist_fs_lock(int dirfd, const char *name, bool exclusive, int *fd_out,
 int hoist_fs_rm_rf(int dirfd, const char *name, hoist_error **err);
 
 bool hoist_fs_exists(int dirfd, const char *path);
+
+/* Sets the access and modification times of everything below dirfd/name
+ * (not name itself; symlinks themselves, not followed) to sec.  Fails on
+ * the first entry it may not change (HOIST_E_IO with its name). */
+int hoist_fs_set_times_below(int dirfd, const char *name, int64_t sec,
+	hoist_error **err);
 
 #endif

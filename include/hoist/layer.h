@@ -57,6 +57,10 @@ typedef struct hoist_layer_opts {
 /* Defaults as above. */
 void hoist_layer_opts_init(hoist_layer_opts *o);
 
+/* The mtime a writer with these options gives its entries (without
+ * preserve_mtime): opts.epoch, else $SOURCE_DATE_EPOCH, else 0. */
+int64_t hoist_layer_epoch(const hoist_layer_opts *o);
+
 typedef struct hoist_layer_info {
 	hoist_digest digest;  /* of the compressed blob */
 	hoist_digest diff_id; /* of the uncompressed tar */

@@ -242,6 +242,16 @@ static bool parse_epoch(const char *s, int64_t *out)
 	return true;
 }
 
+int64_t hoist_layer_epoch(const hoist_layer_opts *o)
+{
+	int64_t e = 0;
+	if (o && o->epoch >= 0)
+		return o->epoch;
+	if (parse_epoch(getenv("SOURCE_DATE_EPOCH"), &e))
+		return e;
+	return 0;
+}
+
 static const char *layer_media_type(const hoist_layer_opts *o)
 {
 	switch (o->compression) {

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hoist/io.h"
@@ -208,4 +209,59 @@ bool hoist_fs_exists(int dirfd, const char *path)
 {
 	struct stat st;
 	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static int set_times_in(int dfd, const char *where, const struct timespec ts[2],
+	int depth, hoist_error **err)
+{
+	if (depth > 4096)
+		return hoist_error_set(err, HOIST_E_LIMIT, "directory tree too deep");
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return hoist_error_errno(err, e, "read directory '%s'", where);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN) {
+			int cfd = openat(dirfd(d), de->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0) {
+				r = set_times_in(cfd, de->d_name, ts, depth + 1, err);
+				if (r == 0 && futimens(cfd, ts) < 0)
+					r = hoist_error_errno(err, errno, "set the times of '%s'",
+						de->d_name);
+				close(cfd);
+				continue;
+			}
+			if (errno != ENOTDIR && errno != ELOOP)
+				r = hoist_error_errno(err, errno, "open '%s'", de->d_name);
+			if (r < 0)
+				break;
+		}
+		if (utimensat(dirfd(d), de->d_name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			r = hoist_error_errno(err, errno, "set the times of '%s'", de->d_name);
+	}
+	if (r == 0 && errno)
+		r = hoist_error_errno(err, errno, "read directory '%s'", where);
+	closedir(d);
+	return r;
+}
+
+int hoist_fs_set_times_below(int dirfd, const char *name, int64_t sec,
+	hoist_error **err)
+{
+	struct timespec ts[2] = { { .tv_sec = (time_t)sec }, { .tv_sec = (time_t)sec } };
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return hoist_error_errno(err, errno, "open '%s'", name);
+	int r = set_times_in(fd, name, ts, 0, err);
+	close(fd);
+	return r;
 }

@@ -182,7 +182,7 @@ assert_eq "$(hoist digest e2e/full:1)" "$D" "digest in the store"
 assert_eq "$(hoist digest local:e2e/full:1)" "$D" "digest in the store (local:)"
 assert_eq "$(hoist digest oci:"$T/out":full)" "$D" "digest in the oci: layout"
 assert_eq "$(hoist digest docker-archive:"$T/full.tar")" "$D" "digest in the docker-archive"
-tar -tf "$T/full.tar" | grep -qx 'manifest.json' || fail "docker-archive has no manifest.json"
+tar -tf "$T/full.tar" | grep -x 'manifest.json' >/dev/null || fail "docker-archive has no manifest.json"
 CFG=$(hoist manifest e2e/full:1 | jq -r .config.digest)
 hoist images | grep -E '^e2e/full +1 ' >/dev/null || fail "hoist images lacks e2e/full:1: $(hoist images)"
 grep -q "^=> e2e/full:1 $D" "$T/full.log" || fail "the log does not name the tag"
@@ -337,6 +337,26 @@ assert_eq "$D2" "$D" "digest of a --no-cache build of a copy of the context"
 D3=$(hb "$T/repro2.log" --no-cache --build-arg VERSION=2.5 --build-arg REMOTE_URL="$REMOTE_URL" \
 	--build-arg REMOTE_SUM="$REMOTE_SUM" -t e2e/full:again "$C")
 assert_eq "$D3" "$D" "digest of a second --no-cache build"
+
+say "a RUN that reads file times sees the layer's times, not the build's clock"
+# Later steps read the snapshot of a COPY or RUN, not its layer: it must
+# hold the times the layer records (the epoch, 0 here), or a RUN that
+# archives or lists files gives another result on the next build (and on
+# a machine that unpacks the layer from a cache).
+M=$T/mtimes
+mkdir -p "$M/d/sub"
+printf 'x\n' >"$M/d/sub/x"
+cat >"$M/Dockerfile" <<'DF'
+FROM e2e/base:1
+COPY d /d
+RUN mkdir -p /made/deeper && echo y > /made/deeper/y && ln -s y /made/deeper/ln
+RUN stat -c '%Y %n' /d /d/sub /d/sub/x /made /made/deeper /made/deeper/y > /times && tar -cf - /d /made | sha256sum > /tarsum
+DF
+DM1=$(hb "$T/mt1.log" --no-cache -t e2e/mtimes:1 "$M")
+sleep 1.1
+DM2=$(hb "$T/mt2.log" --no-cache -t e2e/mtimes:2 "$M")
+assert_eq "$DM2" "$DM1" "digest of a second build, a second later"
+assert_eq "$(in_img e2e/mtimes:1 cut -d' ' -f1 /times | sort -u)" 0 "times a RUN sees"
 
 say "the cache: nothing changed, a content change, an mtime-only change"
 K=$T/cachectx
