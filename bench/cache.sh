@@ -147,7 +147,7 @@ echo "machine A: $LAST_SEC s (build $(lastv fill-build) s, push $(lastv fill-pus
 
 run_cold() { # R
 	hoist_build cold "\($STEPS steps, 0 cached, 3 RUN executed\)" --no-cache -t "$REG_R/app-cold-$1:1"
-	[ "$(digest_of "$REG_R/app-cold-$1:1")" = "$WANT" ] || say "WARNING: the cold build's digest differs from A's"
+	[ "$(digest_of "$REG_R/app-cold-$1:1")" = "$WANT" ] || die "the cold build's digest differs from A's (not reproducible)"
 	LINE_COLD="cold $LAST_SEC s (build $(lastv cold-build) + push $(lastv cold-push)), $(cut -d' ' -f1 "$W/cold.req") req"
 }
 run_cached() { # R

@@ -53,6 +53,12 @@ reqs=$(( $(grep -cE '"(GET|HEAD|PUT|POST|PATCH) /v2/' "$REG_r_LOG") - reqs_befor
 printf '   B: fully cached build in %.2fs, %d registry requests\n' "$(echo "$t1 - $t0" | bc)" "$reqs"
 assert_eq "$(HOIST_HOME="$T/machine-b" "$HOIST" run $R/app:b)" "$(printf 'first source\nstep-two\nsecond source')" "B's image runs"
 
+say "a clean build on another empty machine gives the image the cache gave"
+HOIST_HOME="$T/machine-e" "$HOIST" build --progress plain --no-cache -t $R/app:e . >"$T/e.log" 2>&1 \
+	|| { cat "$T/e.log"; fail "clean build on E"; }
+grep "3 RUN executed" "$T/e.log" >/dev/null || fail "E did not run its 3 RUN steps"
+assert_eq "$(hoist digest $R/app:e)" "$da" "digest of a clean build on E"
+
 say "a changed source on B re-runs only the steps after the first one reading it"
 printf 'second source, changed\n' >b.txt
 HOIST_HOME="$T/machine-b" "$HOIST" build --progress plain --cache-repo $R/buildcache -t $R/app:b2 . >"$T/b2.log" 2>&1 \
