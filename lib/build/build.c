@@ -266,6 +266,7 @@ int merged_rootfs(build *b, stage *s, size_t n, char **out,
 }
 
 static bool is_raw(const char *path);
+static char *existing_snapshot(build *b, const hoist_digest *diff_id);
 static int exact_snapshot(build *b, const char *path, char **out,
 	hoist_error **err);
 
@@ -978,6 +979,21 @@ static int start_stage(build *b, stage *s, hoist_error **err)
 	if (ps)
 		for (size_t k = 0; rc == 0 && k < ps->n_snaps; k++)
 			rc = snaps_set(s, k, ps->snaps[k], err);
+	/* An image this machine built (or a cache hit unpacked): the
+	 * snapshots of its layers, by diff_id, spare unpacking them. */
+	const hoist_config *cfg = hoist_compose_config(s->img);
+	size_t nl = hoist_compose_n_layers(s->img);
+	for (size_t k = 0; !ps && rc == 0 && k < nl && k < hoist_config_n_diff_ids(cfg); k++) {
+		hoist_digest did;
+		hoist_error *e = NULL;
+		if (hoist_digest_parse(&did, hoist_config_diff_id(cfg, k), &e) < 0) {
+			hoist_error_free(e);
+			continue;
+		}
+		_cleanup_free_ char *snap = existing_snapshot(b, &did);
+		if (snap)
+			rc = snaps_set(s, k, snap, err);
+	}
 	build_key k;
 	key_init(&k, "FROM");
 	key_add(&k, "base", *hoist_compose_base_digest(s->img)

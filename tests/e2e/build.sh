@@ -356,7 +356,15 @@ DM1=$(hb "$T/mt1.log" --no-cache -t e2e/mtimes:1 "$M")
 sleep 1.1
 DM2=$(hb "$T/mt2.log" --no-cache -t e2e/mtimes:2 "$M")
 assert_eq "$DM2" "$DM1" "digest of a second build, a second later"
+say "FROM an image built here reads the snapshots of its layers (nothing unpacked)"
+# (before anything runs e2e/mtimes:1: hoist run would leave its unpacked
+# filesystem in the store)
+mkdir -p "$T/fromlocal"
+printf 'FROM e2e/mtimes:1\nRUN cat /times /tarsum > /seen\n' >"$T/fromlocal/Dockerfile"
+hb "$T/fromlocal.log" --progress plain -t e2e/fromlocal:1 "$T/fromlocal" >/dev/null
+grep unpacking "$T/fromlocal.log" && fail "FROM e2e/mtimes:1 unpacked layers"
 assert_eq "$(in_img e2e/mtimes:1 cut -d' ' -f1 /times | sort -u)" 0 "times a RUN sees"
+assert_eq "$(in_img e2e/fromlocal:1 cat /seen)" "$(in_img e2e/mtimes:1 cat /times /tarsum)" "what the RUN saw"
 
 say "the cache: nothing changed, a content change, an mtime-only change"
 K=$T/cachectx
