@@ -29,11 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "layer/compress.h"
 #include "util/cleanup.h"
+
+#ifndef SYS_listxattrat
+#define SYS_listxattrat 465 /* one number on every architecture */
+#endif
 
 /* Bounds on what the writer accepts: entry names, tree depth (one open
  * directory per level), symlink targets, xattrs. */
@@ -168,6 +173,7 @@ struct hoist_layer_writer {
 	struct archive *a;
 	hoist_error *cb_err; /* failure inside tar_out, for the caller */
 	bool broken, finished, discard;
+	bool no_listxattrat; /* the kernel has none (before 6.13) */
 	strmap dirs;  /* names of directory entries written */
 	locale_t utf8; /* see utf8_enter() */
 	unsigned char *buf; /* HOIST_IO_CHUNK */
@@ -660,6 +666,10 @@ static int copy_fd(hoist_layer_writer *w, int fd, int64_t size,
 	return 0;
 }
 
+/* emit_nondir's openfd for a regular file known to be empty and without
+ * xattrs: nothing to open. */
+#define EMPTY_BARE (-2)
+
 /* One non-directory: dfd/base on the host, `name` in the layer, st from
  * fstatat(AT_SYMLINK_NOFOLLOW).  `where` names it in messages.  links
  * (NULL: none) maps "dev:ino" to the entry that has the content of a file
@@ -668,8 +678,10 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 	const char *name, const struct stat *st, int openfd, const char *where,
 	strmap *links, hoist_error **err)
 {
-	/* openfd (>= 0, taken over): the file open already, st its fstat */
-	_cleanup_close_ int fd = openfd;
+	/* openfd (>= 0, taken over): the file open already, st its fstat;
+	 * EMPTY_BARE: see above; -1: open it here */
+	bool bare = openfd == EMPTY_BARE;
+	_cleanup_close_ int fd = bare ? -1 : openfd;
 	mode_t fmt = st->st_mode & S_IFMT;
 	if (fmt == S_IFSOCK)
 		return 0;
@@ -703,7 +715,7 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 	_cleanup_(archive_entry_freep) struct archive_entry *e = NULL;
 	struct stat fst = *st;
 	int r = 0;
-	if (fmt == S_IFREG && fd < 0) {
+	if (fmt == S_IFREG && fd < 0 && !bare) {
 		fd = open_file(dfd, base);
 		if (fd < 0)
 			return hoist_error_errno(err, errno, "open '%s'", where);
@@ -721,7 +733,8 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 	disk_owner(w, e, &fst);
 	if (fmt == S_IFREG) {
 		archive_entry_set_size(e, fst.st_size);
-		r = add_xattrs_fd(w, e, fd, where, err);
+		if (!bare)
+			r = add_xattrs_fd(w, e, fd, where, err);
 	} else if (fmt == S_IFLNK) {
 		char *t = (char *)w->buf;
 		ssize_t n = readlinkat(dfd, base, t, LINK_MAX_LEN + 1);
@@ -738,7 +751,7 @@ static int emit_nondir(hoist_layer_writer *w, int dfd, const char *base,
 	}
 	if (r == 0)
 		r = write_header(w, e, err);
-	if (r == 0 && fmt == S_IFREG)
+	if (r == 0 && fmt == S_IFREG && !bare)
 		r = copy_fd(w, fd, fst.st_size, where, err);
 	if (r == 0 && linked)
 		r = strmap_put(links, key, name, err);
@@ -772,11 +785,33 @@ static int walk_one(walk *k, int dfd, const char *base, unsigned char type,
 {
 	struct stat st;
 	_cleanup_close_ int fd = -1;
-	bool asked = false;
-	if (type == DT_REG) {
-		/* A regular file, says readdir: open it straight away (one
-		 * lookup instead of two); anything else by then (a race) goes
-		 * the long way. */
+	bool asked = false, have_st = false;
+	if (type == DT_REG && !k->w->no_listxattrat) {
+		/* A regular file, says readdir.  Opening one costs more than
+		 * anything else done per file: an empty file without xattrs
+		 * (listxattrat, Linux 6.13) needs no open at all. */
+		if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, false))
+			return 0;
+		asked = true;
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				return 0; /* vanished since readdir */
+			return hoist_error_errno(err, errno, "stat '%s'", walk_where(k));
+		}
+		have_st = true;
+		if (S_ISREG(st.st_mode) && st.st_size == 0) {
+			long n = syscall(SYS_listxattrat, dfd, base, AT_SYMLINK_NOFOLLOW,
+				NULL, (size_t)0);
+			if (n == 0)
+				return emit_nondir(k->w, dfd, base, k->name, &st, EMPTY_BARE,
+					walk_where(k), &k->links, err);
+			if (n < 0 && errno == ENOSYS)
+				k->w->no_listxattrat = true;
+		}
+	} else if (type == DT_REG) {
+		/* Without listxattrat: open it straight away (one lookup
+		 * instead of two); anything else by then (a race) goes the
+		 * long way. */
 		if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, false))
 			return 0;
 		asked = true;
@@ -789,7 +824,7 @@ static int walk_one(walk *k, int dfd, const char *base, unsigned char type,
 			return emit_nondir(k->w, dfd, base, k->name, &st, steal_fd(&fd),
 				walk_where(k), &k->links, err);
 	}
-	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (!have_st && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0; /* vanished since readdir */
 		return hoist_error_errno(err, errno, "stat '%s'", walk_where(k));

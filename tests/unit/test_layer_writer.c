@@ -640,6 +640,48 @@ static void set_mtime(const char *root, const char *rel, time_t t)
 	assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
 }
 
+/* Empty regular files: those without xattrs are written without being
+ * opened (listxattrat); one with an xattr keeps it; hard links stay. */
+static void test_empty_files(void **state)
+{
+	(void)state;
+	char *dir = mktemp_dir();
+	put(dir, "e0", "", 0, 0644);
+	put(dir, "e1", "", 0, 0600);
+	put(dir, "h1", "", 0, 0644);
+	put(dir, "n", "x", 1, 0644);
+	_cleanup_free_ char *h1 = path_of(dir, "h1");
+	_cleanup_free_ char *h2 = path_of(dir, "h2");
+	assert_int_equal(link(h1, h2), 0);
+	_cleanup_free_ char *e0 = path_of(dir, "e0");
+	bool xattr = setxattr(e0, "user.empty", "yes", 3, 0) == 0;
+	hoist_layer_opts o;
+	hoist_layer_opts_init(&o);
+	layer l;
+	make_layer(&o, fill_tree, dir, &l);
+	hoist_buf tar;
+	decompress(l.blob.data, l.blob.len, &tar);
+	ents es;
+	read_entries(&tar, &es);
+	static const char *const want[] = { "e0", "e1", "h1", "h2", "n" };
+	assert_int_equal(es.n, HOIST_ARRAY_SIZE(want));
+	for (size_t i = 0; i < es.n; i++)
+		assert_string_equal(es.e[i].name, want[i]);
+	assert_int_equal(es.e[0].size, 0);
+	assert_int_equal(es.e[1].perm, 0600);
+	assert_null(es.e[2].hardlink);
+	assert_string_equal(es.e[3].hardlink, "h1");
+	assert_int_equal(es.e[4].size, 1);
+	if (xattr)
+		assert_true(has_bytes(&tar, "SCHILY.xattr.user.empty=yes\n"));
+	else
+		print_message("setxattr user.empty failed: xattr check skipped\n");
+	ents_release(&es);
+	hoist_buf_release(&tar);
+	layer_release(&l);
+	rm_tree(dir);
+}
+
 static void test_mtimes_and_owners(void **state)
 {
 	(void)state;
@@ -1183,6 +1225,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_threads),
 		cmocka_unit_test(test_zstd_and_none),
 		cmocka_unit_test(test_mtimes_and_owners),
+		cmocka_unit_test(test_empty_files),
 		cmocka_unit_test(test_add_tar),
 		cmocka_unit_test(test_synthetic_and_whiteouts),
 		cmocka_unit_test(test_dest_and_exclude),
