@@ -437,8 +437,6 @@ int cache_put(build *b, const char *key, const hoist_layer_info *info,
 	return rc;
 }
 
-/* Keeps dir (a RUN's upper dir or a COPY's output) as the snapshot of the
- * layer with this diff_id; *out gets where it is. */
 /* Snapshots.  HOME/snapshots/DIFFID holds the files of a layer with the
  * times the layer records (the epoch), so that a later step reading it
  * sees what it would see of the unpacked layer: a RUN that archives or
@@ -447,7 +445,10 @@ int cache_put(build *b, const char *key, const hoist_layer_info *info,
  * written at, beside DIFFID.raw.epoch (the epoch of its layer): setting
  * the times of 100,000 files costs about 0.3 s, paid by the first step
  * that reads the snapshot (exact_snapshot), not by the step that made it
- * (often the last one). */
+ * (often the last one).
+ *
+ * keep_snapshot keeps dir (a RUN's upper dir or a COPY's output) as the
+ * snapshot of the layer with this diff_id; *out gets where it is. */
 static int keep_snapshot(build *b, const char *dir, const hoist_digest *diff_id,
 	int64_t epoch, char **out, hoist_error **err)
 {
@@ -507,6 +508,8 @@ static int exact_snapshot(build *b, const char *path, char **out,
 	int rc = hoist_fs_read_file(AT_FDCWD, ep, &t, NULL);
 	char *end = NULL;
 	long long epoch = rc == 0 && t.len ? strtoll((const char *)t.data, &end, 10) : -1;
+	if (epoch >= 0 && (end == (char *)t.data || (*end && *end != '\n')))
+		epoch = -1; /* not what keep_snapshot wrote: do not trust it */
 	hoist_buf_release(&t);
 	if (epoch < 0)
 		return 0;
@@ -982,8 +985,10 @@ static int start_stage(build *b, stage *s, hoist_error **err)
 	/* An image this machine built (or a cache hit unpacked): the
 	 * snapshots of its layers, by diff_id, spare unpacking them. */
 	const hoist_config *cfg = hoist_compose_config(s->img);
-	size_t nl = hoist_compose_n_layers(s->img);
-	for (size_t k = 0; !ps && rc == 0 && k < nl && k < hoist_config_n_diff_ids(cfg); k++) {
+	size_t nl = ps ? 0 : hoist_compose_n_layers(s->img);
+	if (nl > hoist_config_n_diff_ids(cfg))
+		nl = hoist_config_n_diff_ids(cfg);
+	for (size_t k = 0; rc == 0 && k < nl; k++) {
 		hoist_digest did;
 		hoist_error *e = NULL;
 		if (hoist_digest_parse(&did, hoist_config_diff_id(cfg, k), &e) < 0) {

@@ -248,14 +248,24 @@ static bool parse_epoch(const char *s, int64_t *out)
 	return true;
 }
 
-int64_t hoist_layer_epoch(const hoist_layer_opts *o)
+/* The epoch the options give: opts.epoch, else $SOURCE_DATE_EPOCH, else
+ * 0; *given: one of the first two (preserved mtimes are then clamped). */
+static int64_t resolve_epoch(const hoist_layer_opts *o, bool *given)
 {
 	int64_t e = 0;
+	*given = true;
 	if (o && o->epoch >= 0)
 		return o->epoch;
 	if (parse_epoch(getenv("SOURCE_DATE_EPOCH"), &e))
 		return e;
+	*given = false;
 	return 0;
+}
+
+int64_t hoist_layer_epoch(const hoist_layer_opts *o)
+{
+	bool given;
+	return resolve_epoch(o, &given);
 }
 
 static const char *layer_media_type(const hoist_layer_opts *o)
@@ -329,14 +339,7 @@ int hoist_layer_writer_new(hoist_layer_writer **out, const hoist_layer_opts *o,
 	w->gid = o->gid >= 0 ? o->gid : 0;
 	w->euid = geteuid();
 	w->egid = getegid();
-	if (o->epoch >= 0) {
-		w->epoch = o->epoch;
-		w->clamp = true;
-	} else if (parse_epoch(getenv("SOURCE_DATE_EPOCH"), &w->epoch)) {
-		w->clamp = true;
-	} else {
-		w->epoch = 0;
-	}
+	w->epoch = resolve_epoch(o, &w->clamp);
 	w->out.base.ops = &blob_writer_ops;
 	w->out.w = w;
 	w->buf = malloc(HOIST_IO_CHUNK);
@@ -786,13 +789,17 @@ static int walk_one(walk *k, int dfd, const char *base, unsigned char type,
 	struct stat st;
 	_cleanup_close_ int fd = -1;
 	bool asked = false, have_st = false;
-	if (type == DT_REG && !k->w->no_listxattrat) {
-		/* A regular file, says readdir.  Opening one costs more than
-		 * anything else done per file: an empty file without xattrs
-		 * (listxattrat, Linux 6.13) needs no open at all. */
+	if (type == DT_REG) {
+		/* readdir says a regular file: the exclude rules can be asked
+		 * before any stat. */
 		if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, false))
 			return 0;
 		asked = true;
+	}
+	if (type == DT_REG && !k->w->no_listxattrat) {
+		/* Opening a file costs more than anything else done per file: an
+		 * empty one without xattrs (listxattrat, Linux 6.13) needs no
+		 * open at all. */
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				return 0; /* vanished since readdir */
@@ -812,9 +819,6 @@ static int walk_one(walk *k, int dfd, const char *base, unsigned char type,
 		/* Without listxattrat: open it straight away (one lookup
 		 * instead of two); anything else by then (a race) goes the
 		 * long way. */
-		if (k->exclude && k->exclude(k->ud, k->name + k->rel_off, false))
-			return 0;
-		asked = true;
 		fd = open_file(dfd, base);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
 			close(fd);
