@@ -230,6 +230,9 @@ int hoist_sandbox_apply_layer(int rootfd, hoist_reader *tar,
 typedef struct hoist_sandbox_idmap hoist_sandbox_idmap;
 int hoist_sandbox_idmap_new(hoist_sandbox_idmap **out, hoist_error **err);
 void hoist_sandbox_idmap_free(hoist_sandbox_idmap *m);
+/* Whether the sandbox maps subordinate ids (files of other ids than the
+ * caller's then belong to ids the caller cannot act as). */
+bool hoist_sandbox_idmap_subordinate(const hoist_sandbox_idmap *m);
 int64_t hoist_sandbox_idmap_uid(const hoist_sandbox_idmap *m, uint32_t host);
 int64_t hoist_sandbox_idmap_gid(const hoist_sandbox_idmap *m, uint32_t host);
 

@@ -31,7 +31,7 @@ HOIST_DEFINE_CLEANUP(hoist_df_instr, hoist_df_instr_free)
 
 /* ---- small helpers ---- */
 
-static double now_s(void)
+double now_s(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);

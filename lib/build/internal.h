@@ -47,6 +47,7 @@ typedef struct build {
 	stage **images;     /* images used by --from, opened once */
 	char **image_names;
 	size_t n_images;
+	bool no_overlay;    /* an overlay could not be mounted: RUN on copies */
 } build;
 
 typedef struct build_key {
@@ -82,6 +83,7 @@ void cache_rec_release(cache_rec *r);
 int cache_put(build *b, const char *key, const hoist_layer_info *info,
 	hoist_error **err);
 
+double now_s(void); /* CLOCK_MONOTONIC, seconds */
 void build_say(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends a copy of s to the NULL-terminated vector v of n strings. */
 int strv_push(char ***v, size_t *n, const char *s);
@@ -113,6 +115,27 @@ int from_stage(build *b, stage *cur, const char *name, stage **out, hoist_error 
 /* The content key of a path of the build context (dockerignore applied),
  * as COPY would see it; hex into out. */
 int context_key(build *b, const char *path, char out[65], hoist_error **err);
+
+/* rundir.c: RUN on a plain copy of the stage (see there) */
+typedef struct rundir rundir;
+typedef struct rundir_limits {
+	size_t max_entries; /* 0: no bound */
+	uint64_t max_bytes; /* uncompressed tar bytes; 0: no bound */
+} rundir_limits;
+/* Unpacks the stage's layers into root (created here) and returns 1,
+ * with *entries how many entries the layers had; returns 0 and makes
+ * nothing when they are larger than lim allows or not all in the local
+ * store. */
+int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim,
+	size_t *entries, hoist_error **err);
+/* Records every entry under root; returns once a change made from now on
+ * will show in the ctimes. */
+int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
+	hoist_error **err);
+/* Moves what changed under root since rundir_record into diff (an empty
+ * directory), laid out as an overlay upper dir. */
+int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err);
+void rundir_free(rundir *r);
 
 /* run.c */
 int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err);

@@ -378,6 +378,127 @@ static char *created_by(const hoist_df_instr *x, char *const *argv, size_t argc)
 	return hoist_buf_steal(&b, NULL);
 }
 
+/* How RUN gets its root filesystem.  An overlay of the stage's layers is
+ * the default; a plain copy (rundir.c) where the stage is small, where no
+ * overlay can be mounted, or when HOIST_RUN_ROOTFS says so ("overlay" or
+ * "copy"). */
+#define COPY_MAX_ENTRIES 2048
+#define COPY_MAX_BYTES (32ull << 20)
+
+typedef enum root_mode { ROOT_AUTO, ROOT_OVERLAY, ROOT_COPY } root_mode;
+
+static root_mode env_root_mode(void)
+{
+	const char *e = getenv("HOIST_RUN_ROOTFS");
+	if (e && !strcmp(e, "overlay"))
+		return ROOT_OVERLAY;
+	if (e && !strcmp(e, "copy"))
+		return ROOT_COPY;
+	return ROOT_AUTO;
+}
+
+/* A copy needs a caller who can move every file of it: not a rootless
+ * sandbox whose files belong to subordinate ids. */
+static bool copy_possible(void)
+{
+	hoist_sandbox_idmap *m = NULL;
+	if (hoist_sandbox_idmap_new(&m, NULL) < 0)
+		return false;
+	bool ok = !hoist_sandbox_idmap_subordinate(m);
+	hoist_sandbox_idmap_free(m);
+	return ok;
+}
+
+/* Did the sandbox stop because the overlay could not be mounted? */
+static bool overlay_failed(hoist_error **err)
+{
+	return err && *err && (*err)->code == HOIST_E_IO &&
+		(strstr((*err)->msg, "sandbox: mount read-only overlay") ||
+			strstr((*err)->msg, "sandbox: mount overlay with upper"));
+}
+
+/* Runs the command once, in dir: on a copy of the stage in dir/root (then
+ * *copy is its record) or on an overlay with dir/diff as upper dir. */
+static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
+	hoist_sandbox_net net, const char *dir, const char *diff, rundir **copy,
+	hoist_sandbox_unmount **um, int *status, hoist_error **err)
+{
+	root_mode mode = b->no_overlay ? ROOT_COPY : env_root_mode();
+	_cleanup_free_ char *root = NULL, *work = NULL;
+	if (asprintf(&root, "%s/root", dir) < 0 || asprintf(&work, "%s/work", dir) < 0)
+		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+	size_t entries = 0;
+	double t0 = now_s();
+	int rc = 0;
+	if (mode != ROOT_OVERLAY && copy_possible()) {
+		rundir_limits lim = { 0 };
+		if (mode == ROOT_AUTO)
+			lim = (rundir_limits){ COPY_MAX_ENTRIES, COPY_MAX_BYTES };
+		rc = rundir_unpack(b, s, root, &lim, &entries, err);
+		if (rc > 0)
+			rc = rundir_record(copy, root, hoist_sandbox_overlay_xattr_prefix(), err);
+		if (rc < 0)
+			return rc;
+	} else if (mode == ROOT_COPY) {
+		return hoist_error_set(err, HOIST_E_UNSUPPORTED,
+			"RUN on a copy of the stage: not with subordinate ids (rootless "
+			"with /etc/subuid): its files belong to ids this user cannot act as");
+	}
+	if (*copy && b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+		build_say(b, "      on a copy of the stage (%zu entries, made in %.2fs)\n",
+			entries, now_s() - t0);
+	char **lowers = NULL;
+	size_t n_lowers = 0;
+	if (!*copy)
+		rc = stage_lowers(b, s, &lowers, &n_lowers, err);
+	if (rc == 0 && (mkdir(diff, 0755) < 0 || (!*copy && mkdir(work, 0700) < 0)))
+		rc = hoist_error_errno(err, errno, "create '%s'", diff);
+	const char *wd = stage_workdir(s);
+	if (rc == 0 && strcmp(wd, "/")) {
+		/* WORKDIR makes its directory when a step first needs it */
+		_cleanup_free_ char *p = NULL;
+		if (*copy) {
+			if (asprintf(&p, "%s%s", root, wd) < 0)
+				rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+			else
+				rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
+		} else if (!lowers_have(lowers, n_lowers, wd)) {
+			if (asprintf(&p, "%s%s", diff, wd) < 0)
+				rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+			else
+				rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
+		}
+	}
+	if (rc == 0) {
+		hoist_sandbox_opts so;
+		hoist_sandbox_opts_init(&so);
+		so.ctx = b->ctx;
+		if (*copy) {
+			so.rootfs = root;
+		} else {
+			so.lowers = (const char *const *)lowers;
+			so.n_lowers = n_lowers;
+			so.upper = diff;
+			so.work = work;
+			so.unmount = um;
+		}
+		so.argv = (const char *const *)r->argv;
+		so.env = (const char *const *)r->env;
+		so.cwd = wd;
+		so.user = stage_user(s);
+		so.net = net;
+		so.mounts = r->mounts;
+		so.n_mounts = r->n_mounts;
+		so.stdin_fd = -1;
+		int out = b->o->progress == HOIST_BUILD_PROGRESS_QUIET ? -1 : fileno(b->log);
+		so.stdout_fd = out;
+		so.stderr_fd = out;
+		rc = hoist_sandbox_run(&so, status, err);
+	}
+	strv_free(lowers, n_lowers);
+	return rc;
+}
+
 int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 {
 	run_ctx r = { 0 };
@@ -432,70 +553,57 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 		build_say(b, "      cache miss: %s (key %.12s)\n",
 			b->o->no_cache ? "--no-cache" : "no earlier build of this step with this parent, command, environment and mounts",
 			key);
-	char **lowers = NULL;
-	size_t n_lowers = 0;
-	_cleanup_free_ char *upper = NULL, *work = NULL;
-	rc = stage_lowers(b, s, &lowers, &n_lowers, err);
-	if (rc == 0 && (asprintf(&upper, "%s/run-XXXXXX", b->tmp) < 0 || !mkdtemp(upper) ||
-			       asprintf(&work, "%s/work", upper) < 0))
+	_cleanup_free_ char *dir = NULL, *diff = NULL;
+	if (asprintf(&dir, "%s/run-XXXXXX", b->tmp) < 0 || !mkdtemp(dir) ||
+		asprintf(&diff, "%s/diff", dir) < 0)
 		rc = hoist_error_errno(err, errno, "create the RUN directories");
-	/* upper and work must be siblings on one file system: put both in a
-	 * fresh dir, the upper as "diff" */
-	_cleanup_free_ char *diff = NULL;
-	if (rc == 0 && asprintf(&diff, "%s/diff", upper) < 0)
-		rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-	if (rc == 0 && (mkdir(diff, 0755) < 0 || mkdir(work, 0700) < 0))
-		rc = hoist_error_errno(err, errno, "create '%s'", diff);
-	const char *wd = stage_workdir(s);
-	if (rc == 0 && strcmp(wd, "/") && !lowers_have(lowers, n_lowers, wd)) {
-		/* WORKDIR makes its directory when a step first needs it */
-		_cleanup_free_ char *p = NULL;
-		if (asprintf(&p, "%s%s", diff, wd) < 0)
-			rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-		else
-			rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
-	}
 	int status = -1;
-	/* The overlay is unmounted while the layer is made from its upper
+	/* An overlay is unmounted while the layer is made from its upper
 	 * directory (they need not wait for each other). */
 	hoist_sandbox_unmount *um = NULL;
+	rundir *copy = NULL;
 	if (rc == 0) {
-		hoist_sandbox_opts so;
-		hoist_sandbox_opts_init(&so);
-		so.ctx = b->ctx;
-		so.lowers = (const char *const *)lowers;
-		so.n_lowers = n_lowers;
-		so.upper = diff;
-		so.work = work;
-		so.argv = (const char *const *)r.argv;
-		so.env = (const char *const *)r.env;
-		so.cwd = wd;
-		so.user = stage_user(s);
-		so.net = net;
-		so.mounts = r.mounts;
-		so.n_mounts = r.n_mounts;
-		so.stdin_fd = -1;
-		int out = b->o->progress == HOIST_BUILD_PROGRESS_QUIET ? -1 : fileno(b->log);
-		so.stdout_fd = out;
-		so.stderr_fd = out;
-		so.unmount = &um;
-		rc = hoist_sandbox_run(&so, &status, err);
+		rc = run_on(b, s, x, &r, net, dir, diff, &copy, &um, &status, err);
+		if (rc < 0 && !copy && overlay_failed(err) && copy_possible()) {
+			/* nothing ran: the sandbox stopped at the mount */
+			build_say(b, "      overlayfs cannot be mounted here (%s): RUN steps run "
+				"on a copy of the stage\n", (*err)->msg);
+			hoist_error_free(*err);
+			*err = NULL;
+			b->no_overlay = true;
+			hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
+			rc = mkdir(dir, 0700) < 0
+				? hoist_error_errno(err, errno, "create '%s'", dir)
+				: run_on(b, s, x, &r, net, dir, diff, &copy, &um, &status, err);
+		}
 		if (rc < 0)
 			instr_wrap(b, x, err);
 	}
-	strv_free(lowers, n_lowers);
 	run_ctx_release(&r);
 	if (rc == 0 && status != 0)
 		rc = hoist_error_set(err, HOIST_E_INVALID,
 			"%s:%d: RUN: process \"%s\" did not complete successfully: exit code %d",
 			b->df->name, x->line, x->json ? "(exec form)" : (x->cmdline ? x->cmdline : ""),
 			status);
+	if (rc == 0 && copy) {
+		double t0 = now_s();
+		_cleanup_free_ char *root = NULL;
+		if (asprintf(&root, "%s/root", dir) < 0)
+			rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+		else
+			rc = rundir_extract(copy, root, diff, err);
+		if (rc < 0)
+			instr_wrap(b, x, err);
+		else if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
+			build_say(b, "      changes taken from the copy in %.2fs\n", now_s() - t0);
+	}
+	rundir_free(copy);
 	if (rc == 0) {
 		b->res->ran++;
 		rc = commit_dir(b, s, diff, true, -1, -1, by, key, err);
 	}
 	hoist_sandbox_unmount_wait(um);
-	if (upper)
-		hoist_fs_rm_rf(AT_FDCWD, upper, NULL);
+	if (dir)
+		hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
 	return rc;
 }

@@ -291,7 +291,15 @@ static void mount_overlay(const sbx_plan *p)
 
 	lower_list(p, lowers, sizeof(lowers), "/u");
 	overlay_opts(p, opts, sizeof(opts), lowers, false);
-	if (mount("overlay", "/newroot", "overlay", MS_RDONLY, opts) < 0)
+	/* Tests make the kernel refuse the overlay with this errno (the
+	 * fallback to a copy cannot be tested otherwise on a host that has
+	 * overlayfs). */
+	const char *inject = getenv("HOIST_SANDBOX_TEST_OVERLAY_ERRNO");
+	long refuse = inject ? strtol(inject, NULL, 10) : 0;
+	if (refuse > 0)
+		errno = (int)refuse;
+	if (refuse > 0 ||
+		mount("overlay", "/newroot", "overlay", MS_RDONLY, opts) < 0)
 		die(p, errno, "mount read-only overlay of upper '%s' and %zu lower "
 			"dirs", p->upper, p->n_lowers);
 	int viewfd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
