@@ -153,6 +153,11 @@ typedef struct hoist_sandbox_opts {
 	int stdout_fd;
 	int stderr_fd;
 
+	/* Non-zero: the command starts only once CLOCK_REALTIME_COARSE has
+	 * passed this time (so that any file it changes gets a ctime after
+	 * it; at most a clock tick or about 0.5 s after setting up). */
+	struct timespec start_after;
+
 	/* After forwarding SIGINT/SIGTERM, how long to wait before SIGKILL;
 	 * 0: 10000. */
 	int stop_timeout_ms;

@@ -128,10 +128,12 @@ typedef struct rundir_limits {
  * store. */
 int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim,
 	size_t *entries, hoist_error **err);
-/* Records every entry under root; returns once a change made from now on
- * will show in the ctimes. */
+/* Records every entry under root.  A change shows in the ctimes only when
+ * made after rundir_newest (the latest ctime recorded) on the coarse
+ * clock: the command must not start before. */
 int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 	hoist_error **err);
+struct timespec rundir_newest(const rundir *r);
 /* Moves what changed under root since rundir_record into diff (an empty
  * directory), laid out as an overlay upper dir. */
 int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err);

@@ -475,6 +475,7 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 		so.ctx = b->ctx;
 		if (*copy) {
 			so.rootfs = root;
+			so.start_after = rundir_newest(*copy);
 		} else {
 			so.lowers = (const char *const *)lowers;
 			so.n_lowers = n_lowers;

@@ -17,8 +17,8 @@
  * type or ctime differ from the record: every write, truncate, chmod,
  * chown, xattr change, link count change and rename sets the ctime, and no
  * process can set it back.  (So that a change within the clock tick of the
- * copy cannot keep the old ctime, rundir_prepare returns only once the
- * coarse clock has passed every recorded ctime.)  A directory was replaced
+ * copy cannot keep the old ctime, the command starts only once the coarse
+ * clock has passed every recorded ctime: hoist_sandbox_opts.start_after.)  A directory was replaced
  * when its inode number or type differ; otherwise its entry is written
  * when its mode, owner, mtime or xattrs differ or anything below it
  * changed.  A directory's ctime is no guide: the sandbox creates and
@@ -293,20 +293,6 @@ static int record_dir(rundir *r, rnode *node, int dfd, const char *what,
 	return rc;
 }
 
-/* Waits until a change made now would get a ctime after every recorded
- * one (at most a clock tick: timestamps come from the coarse clock). */
-static void wait_past(const struct timespec *t)
-{
-	for (int i = 0; i < 1000; i++) {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME_COARSE, &now);
-		if (ts_after(&now, t))
-			return;
-		struct timespec ms = { 0, 1000000 };
-		nanosleep(&ms, NULL);
-	}
-}
-
 int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 	hoist_error **err)
 {
@@ -329,9 +315,13 @@ int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 		rundir_free(r);
 		return rc;
 	}
-	wait_past(&r->newest);
 	*out = r;
 	return 0;
+}
+
+struct timespec rundir_newest(const rundir *r)
+{
+	return r->newest;
 }
 
 /* ---- after the command: moving the changes out ---- */

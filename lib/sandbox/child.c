@@ -758,6 +758,18 @@ static _Noreturn void do_exec(const sbx_plan *p)
 	const char *const *argv = p->o->argv;
 	char *const *av = (char *const *)argv;
 	char *const *ev = (char *const *)(p->o->env ? p->o->env : empty_env);
+	/* RUN on a copy: whatever the command changes must get a later ctime
+	 * than the copy's files had (timestamps come from the coarse clock);
+	 * waiting here overlaps the wait with setting up the sandbox */
+	const struct timespec *after = &p->o->start_after;
+	for (int i = 0; (after->tv_sec || after->tv_nsec) && i < 1000; i++) {
+		struct timespec now, ms = { 0, 500000 };
+		clock_gettime(CLOCK_REALTIME_COARSE, &now);
+		if (now.tv_sec > after->tv_sec ||
+			(now.tv_sec == after->tv_sec && now.tv_nsec > after->tv_nsec))
+			break;
+		nanosleep(&ms, NULL);
+	}
 	sbx_msg m = { .kind = SBX_MSG_EXEC };
 	send_msg(p, &m);
 	if (strchr(argv[0], '/')) {

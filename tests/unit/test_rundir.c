@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build/internal.h"
@@ -122,10 +123,17 @@ static void expect_diff(const fx *f, const char *want)
 	hoist_buf_release(&b);
 }
 
+/* Records the tree, then waits as the sandbox does before the command
+ * (hoist_sandbox_opts.start_after). */
 static void record(const fx *f, rundir **r)
 {
 	_cleanup_error_ hoist_error *e = NULL;
 	assert_int_equal(rundir_record(r, f->root, PREFIX, &e), 0);
+	struct timespec after = rundir_newest(*r), now;
+	do {
+		clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	} while (now.tv_sec < after.tv_sec ||
+		(now.tv_sec == after.tv_sec && now.tv_nsec <= after.tv_nsec));
 }
 
 static void extract(const fx *f, rundir *r)

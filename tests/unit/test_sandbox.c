@@ -909,6 +909,34 @@ static void test_directory_mode(void **state)
 	assert_false(hoist_fs_exists(AT_FDCWD, proc));
 }
 
+/* start_after: what the command changes gets a later ctime. */
+static void test_start_after(void **state)
+{
+	fx *f = *state;
+	hoist_sandbox_opts o;
+	hoist_sandbox_opts_init(&o);
+	o.rootfs = f->lower;
+	o.argv = ARGV("touch", "/t");
+	static const char *const env[] = { "PATH=/bin", NULL };
+	o.env = env;
+	clock_gettime(CLOCK_REALTIME_COARSE, &o.start_after);
+	o.start_after.tv_nsec += 300000000;
+	if (o.start_after.tv_nsec >= 1000000000) {
+		o.start_after.tv_sec++;
+		o.start_after.tv_nsec -= 1000000000;
+	}
+	result r;
+	run(&o, &r);
+	expect_ok(&r, 0, "");
+	_cleanup_free_ char *t = pathjoin(f->lower, "t");
+	struct stat st;
+	assert_int_equal(stat(t, &st), 0);
+	assert_true(st.st_ctim.tv_sec > o.start_after.tv_sec ||
+		(st.st_ctim.tv_sec == o.start_after.tv_sec &&
+			st.st_ctim.tv_nsec > o.start_after.tv_nsec));
+	unlink(t);
+}
+
 static void test_bad_options(void **state)
 {
 	fx *f = *state;
@@ -1492,6 +1520,7 @@ int main(int argc, char **argv)
 		T(test_dev_and_proc),
 		T(test_stdin),
 		T(test_directory_mode),
+	T(test_start_after),
 		T(test_bad_options),
 		T(test_signals),
 		T(test_user_resolve),
