@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#ifdef HOIST_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 #include "hoist/layer.h"
 #include "util/cleanup.h"
@@ -460,7 +463,10 @@ typedef struct decomp_reader {
 	unsigned char *in;
 	size_t in_len, in_off;
 	uint64_t consumed; /* compressed bytes fed to the decoder */
-	/* gzip */
+	/* gzip: isa-l's inflate where built with it, else zlib's */
+#ifdef HOIST_HAVE_ISAL
+	struct inflate_state *is;
+#endif
 	z_stream zs;
 	bool zs_init, member_done;
 	uint64_t members;
@@ -498,6 +504,16 @@ static int d_detect(decomp_reader *d, hoist_error **err)
 	const unsigned char *m = d->in;
 	if (d->in_len >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
 		d->kind = D_GZIP;
+#ifdef HOIST_HAVE_ISAL
+		d->is = malloc(sizeof(*d->is));
+		if (!d->is)
+			return hoist_error_set(err, HOIST_E_NOMEM,
+				"cannot initialise gzip decoder");
+		isal_inflate_init(d->is);
+		d->is->crc_flag = ISAL_GZIP;
+		d->detected = true;
+		return 0;
+#endif
 		if (inflateInit2(&d->zs, 16 + MAX_WBITS) != Z_OK)
 			return hoist_error_set(err, HOIST_E_NOMEM,
 				"cannot initialise gzip decoder");
@@ -578,6 +594,91 @@ static ssize_t d_gzip(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 	return (ssize_t)(want - zs->avail_out);
 }
 
+#ifdef HOIST_HAVE_ISAL
+static const char *isal_msg(int r)
+{
+	switch (r) {
+	case ISAL_INVALID_BLOCK: return "invalid deflate block";
+	case ISAL_INVALID_SYMBOL: return "invalid code";
+	case ISAL_INVALID_LOOKBACK: return "invalid distance too far back";
+	case ISAL_INVALID_WRAPPER: return "incorrect header";
+	case ISAL_UNSUPPORTED_METHOD: return "unknown compression method";
+	case ISAL_INCORRECT_CHECKSUM: return "incorrect data check";
+	case ISAL_NEED_DICT: return "needs a preset dictionary";
+	default: return "invalid data";
+	}
+}
+
+/* As d_gzip, with isa-l (members one after the other, each checked
+ * against its CRC-32 and length). */
+static ssize_t d_isal(decomp_reader *d, void *buf, size_t n, hoist_error **err)
+{
+	struct inflate_state *st = d->is;
+	st->next_out = buf;
+	st->avail_out = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	uint32_t want = st->avail_out;
+	while (st->avail_out == want) {
+		int r = d_refill(d, err);
+		if (r < 0)
+			return r;
+		if (d->in_off == d->in_len) {
+			if (d->member_done) {
+				d->done = true;
+				break;
+			}
+			/* isa-l may hold the last bytes it was given; let it
+			 * finish with them before calling the stream short */
+			if (st->block_state != ISAL_BLOCK_FINISH && d->eof) {
+				st->next_in = d->in + d->in_off;
+				st->avail_in = 0;
+				int zr = isal_inflate(st);
+				if (zr < 0)
+					return hoist_error_set(err, HOIST_E_INVALID,
+						"corrupt gzip stream near byte %llu (member %llu): %s",
+						(unsigned long long)d->consumed,
+						(unsigned long long)d->members + 1, isal_msg(zr));
+				if (st->block_state == ISAL_BLOCK_FINISH) {
+					d->member_done = true;
+					d->members++;
+					continue;
+				}
+				if (st->avail_out != want)
+					break;
+			}
+			return hoist_error_set(err, HOIST_E_INVALID,
+				"truncated gzip stream: input ends after %llu bytes, "
+				"inside member %llu",
+				(unsigned long long)d->consumed,
+				(unsigned long long)d->members + 1);
+		}
+		if (d->member_done) {
+			/* Another member follows (multi-member stream). */
+			isal_inflate_reset(st);
+			st->crc_flag = ISAL_GZIP;
+			d->member_done = false;
+		}
+		size_t avail = d->in_len - d->in_off;
+		st->next_in = d->in + d->in_off;
+		st->avail_in = avail > UINT32_MAX ? UINT32_MAX : (uint32_t)avail;
+		uint32_t given = st->avail_in;
+		int zr = isal_inflate(st);
+		size_t used = given - st->avail_in;
+		d->in_off += used;
+		d->consumed += used;
+		if (zr < 0)
+			return hoist_error_set(err, HOIST_E_INVALID,
+				"corrupt gzip stream near byte %llu (member %llu): %s",
+				(unsigned long long)d->consumed,
+				(unsigned long long)d->members + 1, isal_msg(zr));
+		if (st->block_state == ISAL_BLOCK_FINISH) {
+			d->member_done = true;
+			d->members++;
+		}
+	}
+	return (ssize_t)(want - st->avail_out);
+}
+#endif
+
 static ssize_t d_zstd(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 {
 	ZSTD_outBuffer out = { buf, n, 0 };
@@ -619,6 +720,10 @@ static ssize_t d_read(hoist_reader *r, void *buf, size_t n, hoist_error **err)
 	}
 	switch (d->kind) {
 	case D_GZIP:
+#ifdef HOIST_HAVE_ISAL
+		if (d->is)
+			return d_isal(d, buf, n, err);
+#endif
 		return d_gzip(d, buf, n, err);
 	case D_ZSTD:
 		return d_zstd(d, buf, n, err);
@@ -632,6 +737,9 @@ static void d_free(hoist_reader *r)
 	decomp_reader *d = (decomp_reader *)r;
 	if (d->zs_init)
 		inflateEnd(&d->zs);
+#ifdef HOIST_HAVE_ISAL
+	free(d->is);
+#endif
 	ZSTD_freeDCtx(d->zd);
 	hoist_reader_free(d->inner);
 	free(d->in);

@@ -1119,6 +1119,15 @@ static void test_decompress(void **state)
 	hoist_error_freep(&err);
 	hoist_buf_release(&out);
 	raw.data[14] ^= 0x55;
+	/* ... and so is a wrong CRC-32 or length in a member's trailer */
+	for (size_t at = first_len - 8; at < first_len; at += 4) {
+		raw.data[at] ^= 0x01;
+		assert_int_equal(read_all_rc(raw.data, raw.len, &out, &err), -HOIST_E_INVALID);
+		assert_non_null(strstr(err->msg, "gzip"));
+		hoist_error_freep(&err);
+		hoist_buf_release(&out);
+		raw.data[at] ^= 0x01;
+	}
 
 	/* Trailing garbage after a member is not gzip. */
 	assert_int_equal(hoist_buf_append(&raw, "\x1fjunk", 5, NULL), 0);
