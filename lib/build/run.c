@@ -381,9 +381,16 @@ static char *created_by(const hoist_df_instr *x, char *const *argv, size_t argc)
 /* How RUN gets its root filesystem.  An overlay of the stage's layers is
  * the default; a plain copy (rundir.c) where the stage is small, where no
  * overlay can be mounted, or when HOIST_RUN_ROOTFS says so ("overlay" or
- * "copy"). */
-#define COPY_MAX_ENTRIES 2048
-#define COPY_MAX_BYTES (32ull << 20)
+ * "copy").  The bounds weigh what a copy costs against what it saves
+ * (measured on ext4, 2 cores): making, comparing and deleting the copy
+ * costs about 45 us per entry of the stage (a step that creates nothing:
+ * 6 ms on a 20-entry busybox stage, 30 ms on 500 entries, 50 ms on 1000,
+ * where an overlay takes 10 ms), while an overlay adds about 12 us to
+ * every file the command creates (100,000 files: 3.3 s instead of 2.2 s,
+ * and 0.27 s of CPU to unmount).  At 512 entries a copy pays off from
+ * about 2,000 new files on; on a busybox-size stage from about 400. */
+#define COPY_MAX_ENTRIES 512
+#define COPY_MAX_BYTES (16ull << 20)
 
 typedef enum root_mode { ROOT_AUTO, ROOT_OVERLAY, ROOT_COPY } root_mode;
 
