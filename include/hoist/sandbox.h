@@ -228,6 +228,26 @@ struct hoist_apply_opts;
 int hoist_sandbox_apply_layer(int rootfd, hoist_reader *tar,
 	const struct hoist_apply_opts *o, hoist_error **err);
 
+/* A helper: a fork of the caller that entered a user namespace mapped as
+ * the sandbox's (newuidmap with the caller's subordinate ids) and became
+ * its root, to create, chown, move or delete files of a rootless
+ * sandbox's ids, which the caller itself may not.  It runs fn(ud, sock)
+ * and exits (0 when fn returned 0); sock is a stream socket to the caller
+ * (hoist_sandbox_helper_sock).  Meant for callers without root that have
+ * subordinate ids (hoist_sandbox_idmap_subordinate). */
+typedef struct hoist_sandbox_helper hoist_sandbox_helper;
+typedef int (*hoist_sandbox_helper_fn)(void *ud, int sock);
+int hoist_sandbox_helper_start(hoist_sandbox_helper **out,
+	hoist_sandbox_helper_fn fn, void *ud, hoist_error **err);
+int hoist_sandbox_helper_sock(const hoist_sandbox_helper *h);
+/* Closes the caller's end of the socket, waits for the helper to exit
+ * and frees h; fails unless the helper's function returned 0. */
+int hoist_sandbox_helper_wait(hoist_sandbox_helper *h, hoist_error **err);
+
+/* Deletes the tree at path, which may hold files of a rootless sandbox's
+ * subordinate ids (through a helper when the caller cannot). */
+int hoist_sandbox_rm_rf(const char *path, hoist_error **err);
+
 /* The ids a rootless sandbox's files carry on disk, mapped back to the ids
  * they had inside (for the layer made of a RUN's upper dir): the caller's
  * id is 0, subordinate ids count from 1 in /etc/subuid order.  As real

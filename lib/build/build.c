@@ -199,17 +199,65 @@ static char *image_path(const char *workdir, const char *p)
 
 /* ---- the filesystem of a stage (overlay lower dirs) ---- */
 
+bool sandbox_subids(void)
+{
+	hoist_sandbox_idmap *m = NULL;
+	if (hoist_sandbox_idmap_new(&m, NULL) < 0)
+		return false;
+	bool sub = hoist_sandbox_idmap_subordinate(m);
+	hoist_sandbox_idmap_free(m);
+	return sub;
+}
+
+int apply_layers(stage *s, size_t n, int root, const layer_hooks *h,
+	hoist_error **err)
+{
+	hoist_source *src = hoist_compose_source(s->img, err);
+	if (!src)
+		return -HOIST_E_NOMEM;
+	hoist_apply_opts ao = { 0 };
+	ao.keep_owner = geteuid() == 0;
+	ao.devices = geteuid() == 0;
+	ao.xattrs = true;
+	/* owners as the layer says, mapped as the sandbox will map them: with
+	 * subordinate ids by a helper (hoist_sandbox_apply_layer), else here */
+	bool here = h && h->on_entry && !sandbox_subids();
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const hoist_descriptor *d = hoist_compose_layer(s->img, i);
+		hoist_reader *blob = NULL, *tar = NULL;
+		ao.max_bytes = hoist_layer_max_bytes(d->size);
+		rc = src->ops->open_blob(src, d, &blob, err);
+		if (rc == 0)
+			rc = hoist_layer_decompress(&tar, blob, err);
+		if (rc == 0 && h && h->wrap)
+			rc = h->wrap(h->ud, &tar, err);
+		if (rc == 0)
+			rc = here ? hoist_layer_apply(root, tar, &ao, h->on_entry, h->ud, err)
+				  : hoist_sandbox_apply_layer(root, tar, &ao, err);
+		hoist_reader_free(tar);
+		if (rc < 0)
+			hoist_error_wrap(err, HOIST_E_IO, "unpack layer %s", d->digest.str);
+	}
+	return rc;
+}
+
 /* Materialises the first n layers of the stage's image as one merged
  * directory, cached in $HOIST_HOME/rootfs by the chain of their digests. */
-int merged_rootfs(build *b, stage *s, size_t n, char **out,
-	hoist_error **err)
+void rootfs_key(stage *s, size_t n, char out[65])
 {
 	build_key k;
 	key_init(&k, "rootfs");
 	for (size_t i = 0; i < n; i++)
 		key_add(&k, "layer", hoist_compose_layer(s->img, i)->digest.str);
+	key_final(&k, out);
+}
+
+int merged_rootfs(build *b, stage *s, size_t n, char **out,
+	hoist_error **err)
+{
 	char hex[65];
-	key_final(&k, hex);
+	rootfs_key(s, n, hex);
 	_cleanup_free_ char *dir = NULL;
 	if (asprintf(&dir, "%s/rootfs/%s", b->home, hex) < 0)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
@@ -225,28 +273,7 @@ int merged_rootfs(build *b, stage *s, size_t n, char **out,
 	_cleanup_close_ int root = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return hoist_error_errno(err, errno, "open '%s'", tmp);
-	hoist_source *src = hoist_compose_source(s->img, err);
-	if (!src)
-		return -HOIST_E_NOMEM;
-	hoist_apply_opts ao = { 0 };
-	ao.keep_owner = geteuid() == 0;
-	ao.devices = geteuid() == 0;
-	ao.xattrs = true;
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		const hoist_descriptor *d = hoist_compose_layer(s->img, i);
-		hoist_reader *blob = NULL, *tar = NULL;
-		ao.max_bytes = hoist_layer_max_bytes(d->size);
-		rc = src->ops->open_blob(src, d, &blob, err);
-		if (rc == 0)
-			rc = hoist_layer_decompress(&tar, blob, err);
-		/* owners as the layer says, mapped as the sandbox will map them */
-		if (rc == 0)
-			rc = hoist_sandbox_apply_layer(root, tar, &ao, err);
-		hoist_reader_free(tar);
-		if (rc < 0)
-			hoist_error_wrap(err, HOIST_E_IO, "unpack layer %s", d->digest.str);
-	}
+	int rc = apply_layers(s, n, root, NULL, err);
 	if (rc == 0 && hoist_fs_mkdir_p(AT_FDCWD, b->home, 0755, err) == 0) {
 		_cleanup_free_ char *parent = NULL;
 		if (asprintf(&parent, "%s/rootfs", b->home) < 0)
@@ -461,7 +488,7 @@ static int keep_snapshot(build *b, const char *dir, const hoist_digest *diff_id,
 	if (rc < 0)
 		return rc;
 	if (hoist_fs_exists(AT_FDCWD, dst)) {
-		hoist_fs_rm_rf(AT_FDCWD, dir, NULL); /* same content is there */
+		hoist_sandbox_rm_rf(dir, NULL); /* same content is there */
 		*out = steal_ptr(&dst);
 		return 0;
 	}
@@ -473,7 +500,7 @@ static int keep_snapshot(build *b, const char *dir, const hoist_digest *diff_id,
 	if (rename(dir, raw) < 0) {
 		if (errno != ENOTEMPTY && errno != EEXIST)
 			return hoist_error_errno(err, errno, "keep snapshot '%s'", raw);
-		hoist_fs_rm_rf(AT_FDCWD, dir, NULL); /* same content is there */
+		hoist_sandbox_rm_rf(dir, NULL); /* same content is there */
 	}
 	*out = steal_ptr(&raw);
 	return 0;
@@ -617,7 +644,7 @@ int commit_dir_owner(build *b, stage *s, const char *dir, bool overlay,
 	const char *created_by, const char *key, hoist_error **err)
 {
 	if (dir_empty(dir)) {
-		hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
+		hoist_sandbox_rm_rf(dir, NULL);
 		int rc = hoist_compose_add_history(s->img, created_by, err);
 		if (rc == 0)
 			rc = cache_put(b, key, NULL, err);

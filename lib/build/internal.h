@@ -9,6 +9,7 @@
 #include "hoist/build.h"
 #include "hoist/compose.h"
 #include "hoist/dockerignore.h"
+#include "hoist/layer.h"
 
 typedef struct stage {
 	const hoist_df_stage *df;
@@ -109,6 +110,22 @@ const char *stage_user(stage *s);     /* NULL: root */
 const char *stage_workdir(stage *s);  /* "/" when unset */
 bool lowers_have(char *const *lowers, size_t n, const char *path);
 int merged_rootfs(build *b, stage *s, size_t n, char **out, hoist_error **err);
+/* The key of the first n layers of s (names HOME/rootfs/KEY). */
+void rootfs_key(stage *s, size_t n, char out[65]);
+/* Whether a rootless sandbox maps subordinate ids here. */
+bool sandbox_subids(void);
+typedef struct layer_hooks {
+	/* replaces *tar by a reader over it (taking it over); may be NULL */
+	int (*wrap)(void *ud, hoist_reader **tar, hoist_error **err);
+	/* each entry applied, where they are applied in this process (not
+	 * with subordinate ids); may be NULL */
+	hoist_change_fn on_entry;
+	void *ud;
+} layer_hooks;
+/* Applies the first n layers of s onto the tree at root, owners as the
+ * layers say, mapped as the sandbox will map them. */
+int apply_layers(stage *s, size_t n, int root, const layer_hooks *h,
+	hoist_error **err);
 void stage_release(stage *s);
 int image_stage(build *b, const char *image, stage **out, hoist_error **err);
 int from_stage(build *b, stage *cur, const char *name, stage **out, hoist_error **err);
@@ -134,8 +151,13 @@ int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim
 int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 	hoist_error **err);
 struct timespec rundir_newest(const rundir *r);
+size_t rundir_entries(const rundir *r);
+/* Remembers that the stage's layers are too large for a copy. */
+void rundir_mark_large(build *b, stage *s);
 /* Moves what changed under root since rundir_record into diff (an empty
- * directory), laid out as an overlay upper dir. */
+ * directory), laid out as an overlay upper dir.  (Rootless with
+ * subordinate ids, a helper in a user namespace keeps the record, does
+ * this, and deletes root when r is freed.) */
 int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err);
 void rundir_free(rundir *r);
 

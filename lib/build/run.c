@@ -404,18 +404,6 @@ static root_mode env_root_mode(void)
 	return ROOT_AUTO;
 }
 
-/* A copy needs a caller who can move every file of it: not a rootless
- * sandbox whose files belong to subordinate ids. */
-static bool copy_possible(void)
-{
-	hoist_sandbox_idmap *m = NULL;
-	if (hoist_sandbox_idmap_new(&m, NULL) < 0)
-		return false;
-	bool ok = !hoist_sandbox_idmap_subordinate(m);
-	hoist_sandbox_idmap_free(m);
-	return ok;
-}
-
 /* Did the sandbox stop because the overlay could not be mounted? */
 static bool overlay_failed(hoist_error **err)
 {
@@ -434,10 +422,10 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 	_cleanup_free_ char *root = NULL, *work = NULL;
 	if (asprintf(&root, "%s/root", dir) < 0 || asprintf(&work, "%s/work", dir) < 0)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-	size_t entries = 0;
+	size_t entries = 0; /* (what the layers held; the record counts) */
 	double t0 = now_s();
 	int rc = 0;
-	if (mode != ROOT_OVERLAY && copy_possible()) {
+	if (mode != ROOT_OVERLAY) {
 		rundir_limits lim = { 0 };
 		if (mode == ROOT_AUTO)
 			lim = (rundir_limits){ COPY_MAX_ENTRIES, COPY_MAX_BYTES };
@@ -446,14 +434,17 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 			rc = rundir_record(copy, root, hoist_sandbox_overlay_xattr_prefix(), err);
 		if (rc < 0)
 			return rc;
-	} else if (mode == ROOT_COPY) {
-		return hoist_error_set(err, HOIST_E_UNSUPPORTED,
-			"RUN on a copy of the stage: not with subordinate ids (rootless "
-			"with /etc/subuid): its files belong to ids this user cannot act as");
+		if (*copy && lim.max_entries && rundir_entries(*copy) > lim.max_entries) {
+			/* (counted only now where a helper unpacked it) */
+			rundir_free(*copy);
+			*copy = NULL;
+			hoist_sandbox_rm_rf(root, NULL);
+			rundir_mark_large(b, s);
+		}
 	}
 	if (*copy && b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)
 		build_say(b, "      on a copy of the stage (%zu entries, made in %.2fs)\n",
-			entries, now_s() - t0);
+			rundir_entries(*copy), now_s() - t0);
 	char **lowers = NULL;
 	size_t n_lowers = 0;
 	if (!*copy)
@@ -572,14 +563,14 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 	rundir *copy = NULL;
 	if (rc == 0) {
 		rc = run_on(b, s, x, &r, net, dir, diff, &copy, &um, &status, err);
-		if (rc < 0 && !copy && overlay_failed(err) && copy_possible()) {
+		if (rc < 0 && !copy && overlay_failed(err)) {
 			/* nothing ran: the sandbox stopped at the mount */
 			build_say(b, "      overlayfs cannot be mounted here (%s): RUN steps run "
 				"on a copy of the stage\n", (*err)->msg);
 			hoist_error_free(*err);
 			*err = NULL;
 			b->no_overlay = true;
-			hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
+			hoist_sandbox_rm_rf(dir, NULL);
 			rc = mkdir(dir, 0700) < 0
 				? hoist_error_errno(err, errno, "create '%s'", dir)
 				: run_on(b, s, x, &r, net, dir, diff, &copy, &um, &status, err);
@@ -612,6 +603,6 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 	}
 	hoist_sandbox_unmount_wait(um);
 	if (dir)
-		hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
+		hoist_sandbox_rm_rf(dir, NULL);
 	return rc;
 }

@@ -25,7 +25,13 @@
  * removes missing mount points in it (and puts its mtime back).  This is
  * what overlay's copy-up gives, except that a file opened for writing and
  * closed unchanged is copied up by an overlay and not written here, and
- * that a changed file with several names is written under all of them. */
+ * that a changed file with several names is written under all of them.
+ *
+ * Rootless with subordinate ids, the copy's files belong to ids the caller
+ * cannot act as: the copy is unpacked, recorded, compared, moved out and
+ * deleted by a helper process in a user namespace mapped like the
+ * sandbox's (hoist_sandbox_helper), which keeps the record in its memory
+ * between rundir_record and rundir_extract. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +71,12 @@ struct rundir {
 	const char *prefix; /* overlay xattr prefix for opaque directories */
 	int dfd;            /* the diff dir, during rundir_extract */
 	struct timespec newest; /* the latest ctime recorded */
+	size_t n;           /* entries recorded */
+	/* Rootless with subordinate ids: the copy's files belong to ids only
+	 * a helper in a user namespace can act as; the record is made and
+	 * kept there, and the helper deletes the copy when it is done. */
+	hoist_sandbox_helper *helper;
+	char *path;         /* the copy, for the helper */
 };
 
 static int nomem(hoist_error **err)
@@ -85,7 +97,9 @@ void rundir_free(rundir *r)
 {
 	if (!r)
 		return;
+	hoist_sandbox_helper_wait(r->helper, NULL);
 	rnode_release(&r->root);
+	free(r->path);
 	free(r);
 }
 
@@ -261,6 +275,7 @@ static int record_dir(rundir *r, rnode *node, int dfd, const char *what,
 	}
 	for (size_t i = 0; i < n; i++) {
 		rnode *k = &node->kids[node->n_kids++];
+		r->n++;
 		k->name = names[i];
 		names[i] = NULL;
 		struct stat st;
@@ -293,15 +308,8 @@ static int record_dir(rundir *r, rnode *node, int dfd, const char *what,
 	return rc;
 }
 
-int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
-	hoist_error **err)
+static int record_local(rundir *r, const char *root, hoist_error **err)
 {
-	*out = NULL;
-	rundir *r = calloc(1, sizeof(*r));
-	if (!r)
-		return nomem(err);
-	r->prefix = xattr_prefix;
-	r->dfd = -1;
 	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
 	struct timespec bt;
@@ -311,12 +319,122 @@ int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 		rnode_set(r, &r->root, &st, &bt);
 		rc = record_dir(r, &r->root, fd, root, err);
 	}
+	return rc;
+}
+
+static int extract_local(rundir *r, const char *root, const char *diff,
+	hoist_error **err);
+
+/* ---- the helper (rootless with subordinate ids) ---- */
+
+typedef struct helper_reply {
+	int32_t rc;
+	int32_t code;
+	uint64_t n;
+	int64_t sec, nsec;
+	char msg[1024];
+} helper_reply;
+
+static int read_exact(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t k = read(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static void send_reply(int sock, const rundir *r, int rc, const hoist_error *e)
+{
+	helper_reply m = { 0 };
+	m.rc = rc;
+	m.code = e ? e->code : 0;
+	m.n = r->n;
+	m.sec = r->newest.tv_sec;
+	m.nsec = r->newest.tv_nsec;
+	if (e)
+		snprintf(m.msg, sizeof(m.msg), "%s", e->msg);
+	if (hoist_write_all(sock, &m, sizeof(m), NULL) < 0) {
+		/* the caller is gone: nothing to tell */
+	}
+}
+
+static int read_reply(rundir *r, hoist_error **err)
+{
+	helper_reply m;
+	if (read_exact(hoist_sandbox_helper_sock(r->helper), &m, sizeof(m)) < 0)
+		return hoist_error_set(err, HOIST_E_IO,
+			"the copy's helper in a user namespace did not answer");
+	r->n = m.n;
+	r->newest = (struct timespec){ (time_t)m.sec, (long)m.nsec };
+	if (m.rc == 0)
+		return 0;
+	m.msg[sizeof(m.msg) - 1] = '\0';
+	return hoist_error_set(err, m.code ? m.code : HOIST_E_IO, "%s", m.msg);
+}
+
+/* In the helper: record, answer, then wait for the word to extract (or
+ * for the caller to go), and delete the copy. */
+static int helper_main(void *ud, int sock)
+{
+	rundir *r = ud;
+	hoist_error *e = NULL;
+	int rc = record_local(r, r->path, &e);
+	send_reply(sock, r, rc, e);
+	hoist_error_free(e);
+	e = NULL;
+	char cmd = 0;
+	uint32_t len = 0;
+	if (rc == 0 && read_exact(sock, &cmd, 1) == 0 && cmd == 'x' &&
+		read_exact(sock, &len, sizeof(len)) == 0 && len < 4096) {
+		char diff[4096];
+		if (read_exact(sock, diff, len) == 0) {
+			diff[len] = '\0';
+			rc = extract_local(r, r->path, diff, &e);
+			send_reply(sock, r, rc, e);
+			hoist_error_free(e);
+		}
+	}
+	hoist_fs_rm_rf(AT_FDCWD, r->path, NULL);
+	return rc;
+}
+
+int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
+	hoist_error **err)
+{
+	*out = NULL;
+	rundir *r = calloc(1, sizeof(*r));
+	if (!r)
+		return nomem(err);
+	r->prefix = xattr_prefix;
+	r->dfd = -1;
+	int rc;
+	if (sandbox_subids()) {
+		r->path = strdup(root);
+		rc = !r->path ? nomem(err)
+			: hoist_sandbox_helper_start(&r->helper, helper_main, r, err);
+		if (rc == 0)
+			rc = read_reply(r, err);
+	} else {
+		rc = record_local(r, root, err);
+	}
 	if (rc < 0) {
 		rundir_free(r);
 		return rc;
 	}
 	*out = r;
 	return 0;
+}
+
+size_t rundir_entries(const rundir *r)
+{
+	return r->n;
 }
 
 struct timespec rundir_newest(const rundir *r)
@@ -404,16 +522,25 @@ static int finish(rundir *r, level *lv, hoist_error **err)
 	return 0;
 }
 
-/* Moves name (and all below it) from the copy into the diff. */
-static int move(rundir *r, level *lv, const char *name, bool opaque,
+/* The path of name of lv in the diff, lv's directory made there. */
+static int diff_path(rundir *r, level *lv, const char *name, char **out,
 	hoist_error **err)
 {
 	int rc = ensure(r, lv, err);
 	if (rc < 0)
 		return rc;
-	_cleanup_free_ char *p = join(lv->path, name);
-	if (!p)
-		return nomem(err);
+	*out = join(lv->path, name);
+	return *out ? 0 : nomem(err);
+}
+
+/* Moves name (and all below it) from the copy into the diff. */
+static int move(rundir *r, level *lv, const char *name, bool opaque,
+	hoist_error **err)
+{
+	_cleanup_free_ char *p = NULL;
+	int rc = diff_path(r, lv, name, &p, err);
+	if (rc < 0)
+		return rc;
 	if (renameat(lv->fd, name, r->dfd, p) < 0) {
 		/* a directory without write permission, owned by us (rootless):
 		 * the copy is thrown away, its mode does not matter */
@@ -434,12 +561,10 @@ static int move(rundir *r, level *lv, const char *name, bool opaque,
 
 static int whiteout(rundir *r, level *lv, const char *name, hoist_error **err)
 {
-	int rc = ensure(r, lv, err);
+	_cleanup_free_ char *p = NULL;
+	int rc = diff_path(r, lv, name, &p, err);
 	if (rc < 0)
 		return rc;
-	_cleanup_free_ char *p = join(lv->path, name);
-	if (!p)
-		return nomem(err);
 	if (mknodat(r->dfd, p, S_IFCHR | 0, makedev(0, 0)) < 0)
 		return hoist_error_errno(err, errno, "create the whiteout '/%s'", p);
 	return 0;
@@ -530,7 +655,8 @@ static int extract_dir(rundir *r, const rnode *rec, level *lv, hoist_error **err
 	return rc;
 }
 
-int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err)
+static int extract_local(rundir *r, const char *root, const char *diff,
+	hoist_error **err)
 {
 	_cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
@@ -547,40 +673,70 @@ int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **
 	return rc;
 }
 
+int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err)
+{
+	if (!r->helper)
+		return extract_local(r, root, diff, err);
+	uint32_t len = (uint32_t)strlen(diff);
+	int sock = hoist_sandbox_helper_sock(r->helper);
+	if (len >= 4096 || hoist_write_all(sock, "x", 1, NULL) < 0 ||
+		hoist_write_all(sock, &len, sizeof(len), NULL) < 0 ||
+		hoist_write_all(sock, diff, len, NULL) < 0)
+		return hoist_error_set(err, HOIST_E_IO,
+			"the copy's helper in a user namespace is gone");
+	return read_reply(r, err);
+}
+
 /* ---- before the command: the copy ---- */
 
-/* Stops a layer's tar once the copy has grown past its bounds. */
+/* The copy's bounds, over all its layers: entries are counted as they are
+ * applied (where that is in this process), bytes as the tars are read. */
+typedef struct budget {
+	const rundir_limits *lim;
+	size_t entries;
+	bool over;
+} budget;
+
 typedef struct budget_reader {
 	hoist_reader base;
 	hoist_reader *inner;
-	const rundir_limits *lim;
-	const size_t *entries;
+	budget *b;
 	uint64_t bytes;
-	bool *over;
 } budget_reader;
 
 static ssize_t budget_read(hoist_reader *rd, void *buf, size_t n, hoist_error **err)
 {
-	budget_reader *b = (budget_reader *)rd;
-	if ((b->lim->max_entries && *b->entries > b->lim->max_entries) ||
-		(b->lim->max_bytes && b->bytes > b->lim->max_bytes)) {
-		*b->over = true;
+	budget_reader *br = (budget_reader *)rd;
+	const rundir_limits *lim = br->b->lim;
+	if ((lim->max_entries && br->b->entries > lim->max_entries) ||
+		(lim->max_bytes && br->bytes > lim->max_bytes)) {
+		br->b->over = true;
 		return hoist_error_set(err, HOIST_E_LIMIT, "larger than a copy for RUN may be");
 	}
-	ssize_t k = hoist_reader_read(b->inner, buf, n, err);
+	ssize_t k = hoist_reader_read(br->inner, buf, n, err);
 	if (k > 0)
-		b->bytes += (uint64_t)k;
+		br->bytes += (uint64_t)k;
 	return k;
 }
 
 static void budget_free(hoist_reader *rd)
 {
-	budget_reader *b = (budget_reader *)rd;
-	hoist_reader_free(b->inner);
-	free(b);
+	budget_reader *br = (budget_reader *)rd;
+	hoist_reader_free(br->inner);
+	free(br);
 }
 
 static const hoist_reader_ops budget_ops = { budget_read, budget_free };
+
+static int budget_wrap(void *ud, hoist_reader **tar, hoist_error **err)
+{
+	budget_reader *br = calloc(1, sizeof(*br));
+	if (!br)
+		return nomem(err);
+	*br = (budget_reader){ { &budget_ops }, *tar, ud, 0 };
+	*tar = &br->base;
+	return 0;
+}
 
 static void count_entry(void *ud, hoist_change_kind kind, const char *path,
 	int64_t size)
@@ -588,18 +744,14 @@ static void count_entry(void *ud, hoist_change_kind kind, const char *path,
 	(void)kind;
 	(void)path;
 	(void)size;
-	(*(size_t *)ud)++;
+	((budget *)ud)->entries++;
 }
 
-/* The marker that the first n layers of s are too large for a copy. */
+/* The marker that the layers of s are too large for a copy. */
 static char *large_marker(build *b, stage *s, size_t n)
 {
-	build_key k;
-	key_init(&k, "rootfs");
-	for (size_t i = 0; i < n; i++)
-		key_add(&k, "layer", hoist_compose_layer(s->img, i)->digest.str);
 	char hex[65];
-	key_final(&k, hex);
+	rootfs_key(s, n, hex);
 	char *p = NULL;
 	if (asprintf(&p, "%s/rootfs/%s.large", b->home, hex) < 0)
 		return NULL;
@@ -620,6 +772,15 @@ static bool layers_local(build *b, stage *s)
 	return all;
 }
 
+void rundir_mark_large(build *b, stage *s)
+{
+	_cleanup_free_ char *marker = large_marker(b, s, hoist_compose_n_layers(s->img));
+	_cleanup_free_ char *dir = NULL;
+	if (marker && asprintf(&dir, "%s/rootfs", b->home) >= 0 &&
+		hoist_fs_mkdir_p(AT_FDCWD, dir, 0755, NULL) == 0)
+		hoist_fs_write_atomic(AT_FDCWD, marker, "", 0, 0644, NULL);
+}
+
 int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim,
 	size_t *entries, hoist_error **err)
 {
@@ -634,36 +795,11 @@ int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim
 	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return hoist_error_errno(err, errno, "open '%s'", root);
-	hoist_source *src = hoist_compose_source(s->img, err);
-	if (!src)
-		return -HOIST_E_NOMEM;
-	hoist_apply_opts ao = { 0 };
-	ao.keep_owner = geteuid() == 0;
-	ao.devices = geteuid() == 0;
-	ao.xattrs = true;
-	bool over = false;
-	size_t count = 0;
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		const hoist_descriptor *d = hoist_compose_layer(s->img, i);
-		hoist_reader *blob = NULL, *tar = NULL;
-		ao.max_bytes = hoist_layer_max_bytes(d->size);
-		rc = src->ops->open_blob(src, d, &blob, err);
-		if (rc == 0)
-			rc = hoist_layer_decompress(&tar, blob, err);
-		budget_reader *br = rc == 0 ? calloc(1, sizeof(*br)) : NULL;
-		if (rc == 0 && !br) {
-			hoist_reader_free(tar);
-			rc = nomem(err);
-		}
-		if (rc == 0) {
-			*br = (budget_reader){ { &budget_ops }, tar, lim, &count, 0, &over };
-			rc = hoist_layer_apply(fd, &br->base, &ao, count_entry, &count, err);
-			hoist_reader_free(&br->base);
-		}
-		if (rc < 0 && !over)
-			hoist_error_wrap(err, HOIST_E_IO, "unpack layer %s", d->digest.str);
-	}
+	budget b_ = { lim, 0, false };
+	layer_hooks h = { budget_wrap, count_entry, &b_ };
+	int rc = apply_layers(s, n, fd, &h, err);
+	bool over = b_.over;
+	size_t count = b_.entries;
 	if (rc == 0 && lim->max_entries && count > lim->max_entries)
 		over = true;
 	if (over) {
@@ -671,14 +807,8 @@ int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim
 			hoist_error_free(*err);
 			*err = NULL;
 		}
-		hoist_fs_rm_rf(AT_FDCWD, root, NULL);
-		/* remembered: later steps and builds on these layers skip this */
-		if (hoist_fs_mkdir_p(AT_FDCWD, b->home, 0755, NULL) == 0) {
-			_cleanup_free_ char *dir = NULL;
-			if (asprintf(&dir, "%s/rootfs", b->home) >= 0 &&
-				hoist_fs_mkdir_p(AT_FDCWD, dir, 0755, NULL) == 0)
-				hoist_fs_write_atomic(AT_FDCWD, marker, "", 0, 0644, NULL);
-		}
+		hoist_sandbox_rm_rf(root, NULL);
+		rundir_mark_large(b, s);
 		return 0;
 	}
 	if (rc < 0)

@@ -159,4 +159,9 @@ void sbx_idmap_release(sbx_idmap *m);
 /* True when this process is in the initial user namespace. */
 bool sbx_in_initial_userns(void);
 
+/* helper.c: 1 when a rootless sandbox's files belong to subordinate ids
+ * (acting on them needs a hoist_sandbox_helper), 0 when not (real root,
+ * or one id mapped), or a negative HOIST_E_* code. */
+int sbx_need_helper(hoist_error **err);
+
 #endif

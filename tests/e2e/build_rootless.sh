@@ -306,6 +306,38 @@ case "$out" in
 esac
 assert_eq "$(uh run e2e/core:1)" "rootless hello from uid 1000: built-rootless" "hoist run as USER 1000 with subordinate ids"
 
+say "   RUN on a copy (moved out by a helper in a user namespace) and on an overlay: one image"
+# ubuild_mode MODE LOG ARGS...: ubuild with HOIST_RUN_ROOTFS=MODE (and
+# further VAR=VALUE words before LOG)
+ubuild_env() {
+	local envs=()
+	while [[ $1 == *=* ]]; do envs+=("$1"); shift; done
+	local log=$1; shift
+	local out rc=0
+	out=$(as_user env "${envs[@]}" "$T/bin/hoist" build --progress plain "$@" 2>"$log") || rc=$?
+	if [ $rc -ne 0 ] || grep 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$log" >/dev/null; then
+		sed 's/^/   | /' "$log" >&2
+		fail "hoist build $* (as $NAME, ${envs[*]}) exited $rc"
+	fi
+	printf '%s\n' "$out" | tail -1
+}
+runs() { find "$UH/hoist-store/tmp" -mindepth 1 -maxdepth 1 -name 'run-*' 2>/dev/null | sort; }
+runs >"$T/runs.before"
+Dc=$(ubuild_env HOIST_RUN_ROOTFS=copy "$T/chown-copy.log" --no-cache -t e2e/chown-copy:1 chown)
+# the copies (files of subordinate ids) are gone from the user's tmp
+runs >"$T/runs.after"
+left=$(comm -13 "$T/runs.before" "$T/runs.after")
+[ -z "$left" ] || fail "RUN directories left behind: $(for d in $left; do find "$d" | head -5; done)"
+Do=$(ubuild_env HOIST_RUN_ROOTFS=overlay "$T/chown-ovl.log" --no-cache -t e2e/chown-ovl:1 chown)
+assert_eq "$(grep -c '^      on a copy of the stage' "$T/chown-copy.log" || true)" 3 "RUN steps on a copy, subordinate ids"
+assert_eq "$(grep -c '^      on a copy of the stage' "$T/chown-ovl.log" || true)" 0 "RUN steps on a copy with HOIST_RUN_ROOTFS=overlay"
+assert_eq "$Dc" "$Do" "image digest, RUN on a copy vs on an overlay, subordinate ids"
+assert_eq "$Dc" "$D2" "image digest, RUN on a copy vs the default build"
+Df=$(ubuild_env HOIST_RUN_ROOTFS=overlay HOIST_SANDBOX_TEST_OVERLAY_ERRNO=1 "$T/chown-noovl.log" --no-cache -t e2e/chown-noovl:1 chown)
+grep 'overlayfs cannot be mounted here' "$T/chown-noovl.log" >/dev/null ||
+	fail "no word of the overlay that could not be mounted: $(tail -5 "$T/chown-noovl.log")"
+assert_eq "$Df" "$Do" "image digest when no overlay can be mounted, subordinate ids"
+
 say "   an image with files of uid 1000 (built by root) as a base, unpacked in a fresh store"
 hoist build -q -t e2e/chown-root:1 "$U/chown" >/dev/null 2>"$T/chown-root.log" || fail "root build of chown: $(cat "$T/chown-root.log")"
 hoist export e2e/chown-root:1 - | tar -tv --numeric-owner | grep -E '^drwxr-xr-x 1000/1000 .* home/app/$' >/dev/null ||
