@@ -155,7 +155,7 @@ typedef struct hoist_sandbox_opts {
 
 	/* Non-zero: the command starts only once CLOCK_REALTIME_COARSE has
 	 * passed this time (so that any file it changes gets a ctime after
-	 * it; at most a clock tick or about 0.5 s after setting up). */
+	 * it), waiting at most 5 s. */
 	struct timespec start_after;
 
 	/* After forwarding SIGINT/SIGTERM, how long to wait before SIGKILL;

@@ -151,6 +151,9 @@ int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim
 int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 	hoist_error **err);
 struct timespec rundir_newest(const rundir *r);
+/* Whether the copy's file system keeps fractions of a second (else a
+ * command must wait for the next second to start). */
+bool rundir_fine_times(const rundir *r);
 size_t rundir_entries(const rundir *r);
 /* Remembers that the stage's layers are too large for a copy. */
 void rundir_mark_large(build *b, stage *s);

@@ -434,12 +434,15 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 			rc = rundir_record(copy, root, hoist_sandbox_overlay_xattr_prefix(), err);
 		if (rc < 0)
 			return rc;
-		if (*copy && lim.max_entries && rundir_entries(*copy) > lim.max_entries) {
-			/* (counted only now where a helper unpacked it) */
+		bool large = *copy && lim.max_entries && rundir_entries(*copy) > lim.max_entries;
+		/* whole-second times would make every step wait for the next
+		 * second: not worth it where an overlay may serve */
+		if (*copy && (large || (mode == ROOT_AUTO && !rundir_fine_times(*copy)))) {
 			rundir_free(*copy);
 			*copy = NULL;
 			hoist_sandbox_rm_rf(root, NULL);
-			rundir_mark_large(b, s);
+			if (large) /* (counted only now where a helper unpacked it) */
+				rundir_mark_large(b, s);
 		}
 	}
 	if (*copy && b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)

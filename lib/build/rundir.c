@@ -71,6 +71,7 @@ struct rundir {
 	const char *prefix; /* overlay xattr prefix for opaque directories */
 	int dfd;            /* the diff dir, during rundir_extract */
 	struct timespec newest; /* the latest ctime recorded */
+	bool fine;          /* some ctime had a fraction of a second */
 	size_t n;           /* entries recorded */
 	/* Rootless with subordinate ids: the copy's files belong to ids only
 	 * a helper in a user namespace can act as; the record is made and
@@ -259,6 +260,8 @@ static void rnode_set(rundir *r, rnode *n, const struct stat *st,
 	n->ctime = st->st_ctim;
 	if (ts_after(&st->st_ctim, &r->newest))
 		r->newest = st->st_ctim;
+	if (st->st_ctim.tv_nsec)
+		r->fine = true;
 }
 
 static int record_dir(rundir *r, rnode *node, int dfd, const char *what,
@@ -332,6 +335,7 @@ typedef struct helper_reply {
 	int32_t code;
 	uint64_t n;
 	int64_t sec, nsec;
+	bool fine;
 	char msg[1024];
 } helper_reply;
 
@@ -358,6 +362,7 @@ static void send_reply(int sock, const rundir *r, int rc, const hoist_error *e)
 	m.n = r->n;
 	m.sec = r->newest.tv_sec;
 	m.nsec = r->newest.tv_nsec;
+	m.fine = r->fine;
 	if (e)
 		snprintf(m.msg, sizeof(m.msg), "%s", e->msg);
 	if (hoist_write_all(sock, &m, sizeof(m), NULL) < 0) {
@@ -373,6 +378,7 @@ static int read_reply(rundir *r, hoist_error **err)
 			"the copy's helper in a user namespace did not answer");
 	r->n = m.n;
 	r->newest = (struct timespec){ (time_t)m.sec, (long)m.nsec };
+	r->fine = m.fine;
 	if (m.rc == 0)
 		return 0;
 	m.msg[sizeof(m.msg) - 1] = '\0';
@@ -439,7 +445,16 @@ size_t rundir_entries(const rundir *r)
 
 struct timespec rundir_newest(const rundir *r)
 {
+	/* A file system that keeps whole seconds (ext4 with 128-byte inodes,
+	 * say): a change is seen only in the next second. */
+	if (!r->fine)
+		return (struct timespec){ r->newest.tv_sec, 999999999 };
 	return r->newest;
+}
+
+bool rundir_fine_times(const rundir *r)
+{
+	return r->fine;
 }
 
 /* ---- after the command: moving the changes out ---- */

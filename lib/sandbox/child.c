@@ -762,7 +762,8 @@ static _Noreturn void do_exec(const sbx_plan *p)
 	 * than the copy's files had (timestamps come from the coarse clock);
 	 * waiting here overlaps the wait with setting up the sandbox */
 	const struct timespec *after = &p->o->start_after;
-	for (int i = 0; (after->tv_sec || after->tv_nsec) && i < 1000; i++) {
+	/* (at most 5 s: a clock set back must not hang the build) */
+	for (int i = 0; (after->tv_sec || after->tv_nsec) && i < 10000; i++) {
 		struct timespec now, ms = { 0, 500000 };
 		clock_gettime(CLOCK_REALTIME_COARSE, &now);
 		if (now.tv_sec > after->tv_sec ||

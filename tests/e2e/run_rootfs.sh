@@ -137,6 +137,27 @@ grep '^      overlayfs cannot be mounted here (.*Operation not permitted)' "$T/n
 	{ cat "$T/noovl.log" >&2; fail "no word of the overlay that could not be mounted"; }
 assert_eq "$d" "${D[overlay]}" "image digest when no overlay can be mounted"
 
+say "a store on a file system with whole-second times"
+if [ "$(id -u)" = 0 ] && have mkfs.ext4 && truncate -s 64M "$T/secs.img" &&
+	mkfs.ext4 -q -F -I 128 "$T/secs.img" >/dev/null 2>&1 && mkdir -p "$T/secs" &&
+	mount -o loop "$T/secs.img" "$T/secs" 2>/dev/null; then
+	trap 'rc=$?; umount "$T/secs" 2>/dev/null; (exit $rc); cleanup' EXIT
+	mkdir -p "$T/secs/home"
+	HOIST_HOME="$T/secs/home" hoist -q cp oci:"$T/base":busybox local:e2e/busybox:1 >/dev/null
+	d=$(HOIST_HOME="$T/secs/home" hb "$T/secs-auto.log" -t e2e/rr-secs:1 "$T/ctx")
+	n=$(grep -c '^      on a copy of the stage' "$T/secs-auto.log" || true)
+	assert_eq "$n" 0 "steps on a copy by default where times are whole seconds"
+	assert_eq "$d" "${D[overlay]}" "image digest, whole-second store, overlay"
+	d=$(HOIST_HOME="$T/secs/home" HOIST_RUN_ROOTFS=copy hb "$T/secs-copy.log" --no-cache -t e2e/rr-secs:2 "$T/ctx")
+	n=$(grep -c '^      on a copy of the stage' "$T/secs-copy.log" || true)
+	assert_eq "$n" 4 "steps on a copy with HOIST_RUN_ROOTFS=copy, whole-second store"
+	assert_eq "$d" "${D[overlay]}" "image digest, whole-second store, copy"
+	umount "$T/secs"
+	trap cleanup EXIT
+else
+	echo "   (not root, or no mkfs.ext4 / loop device: skipped)"
+fi
+
 say "podman runs the image built on copies"
 hoist -q cp e2e/rr-copy:1 oci:"$T/out":rr >/dev/null
 rc=0; out=$(podman_run --entrypoint "" oci:"$T/out":rr cat /etc/conf /dir-to-file 2>"$T/podman.err") || rc=$?

@@ -29,8 +29,8 @@
 
 typedef struct fx {
 	char dir[64];
-	char root[96];
-	char diff[96];
+	char root[128];
+	char diff[128];
 } fx;
 
 static int setup(void **state)
@@ -279,6 +279,45 @@ static void test_directory_remade(void **state)
 	expect_diff(f, "usr d\nusr/share d\nusr/share/doc d+o\n");
 }
 
+/* A file system that keeps whole seconds (ext4 with 128-byte inodes): the
+ * command may start only in the next second, and a change made then is
+ * seen.  Needs root (a loop mount) and mkfs.ext4. */
+static void test_whole_seconds(void **state)
+{
+	fx *f = *state;
+	if (geteuid() != 0 || system("command -v mkfs.ext4 >/dev/null 2>&1") != 0)
+		skip();
+	fx g;
+	char img[96], mnt[96], cmd[1024];
+	snprintf(img, sizeof(img), "%s/fs.img", f->dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", f->dir);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	snprintf(cmd, sizeof(cmd), "truncate -s 16M '%s' && mkfs.ext4 -q -F -I 128 '%s' >/dev/null "
+		"2>/dev/null && mount -o loop '%s' '%s' 2>/dev/null", img, img, img, mnt);
+	if (system(cmd) != 0)
+		skip(); /* no loop devices here */
+	snprintf(g.dir, sizeof(g.dir), "%s", f->dir);
+	snprintf(g.root, sizeof(g.root), "%s/root", mnt);
+	snprintf(g.diff, sizeof(g.diff), "%s/diff", mnt);
+	assert_int_equal(mkdir(g.root, 0755), 0);
+	assert_int_equal(mkdir(g.diff, 0755), 0);
+	base_tree(&g);
+	struct stat before;
+	assert_int_equal(stat(rootp(&g, "etc/conf"), &before), 0);
+	assert_int_equal(before.st_ctim.tv_nsec, 0);
+	rundir *r = NULL;
+	record(&g, &r);
+	assert_false(rundir_fine_times(r));
+	assert_int_equal(rundir_newest(r).tv_nsec, 999999999);
+	put(&g, "etc/conf", "CONF\n");
+	struct timespec t[2] = { before.st_atim, before.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, rootp(&g, "etc/conf"), t, 0), 0);
+	extract(&g, r);
+	expect_diff(&g, "etc d\netc/conf f\n");
+	snprintf(cmd, sizeof(cmd), "umount '%s'", mnt);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_change_right_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_itself, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_remade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_seconds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

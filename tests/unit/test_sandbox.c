@@ -920,7 +920,9 @@ static void test_start_after(void **state)
 	static const char *const env[] = { "PATH=/bin", NULL };
 	o.env = env;
 	clock_gettime(CLOCK_REALTIME_COARSE, &o.start_after);
-	o.start_after.tv_nsec += 300000000;
+	/* longer than half a second: on a file system with whole-second
+	 * times the wait can be up to a second */
+	o.start_after.tv_nsec += 800000000;
 	if (o.start_after.tv_nsec >= 1000000000) {
 		o.start_after.tv_sec++;
 		o.start_after.tv_nsec -= 1000000000;
