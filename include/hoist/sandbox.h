@@ -133,6 +133,7 @@ typedef struct hoist_sandbox_opts {
 	 * is inherited from the caller. */
 	const char *const *env;
 	const char *cwd;      /* absolute; must exist; NULL: "/" */
+	bool make_cwd;        /* else create it (and its parents, 0755, as root) */
 	const char *user;     /* "name", "uid", "name:group", "uid:gid"; NULL: root */
 	const char *hostname; /* NULL: "hoist" */
 	hoist_sandbox_net net;

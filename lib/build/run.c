@@ -424,6 +424,7 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
 	size_t entries = 0; /* (what the layers held; the record counts) */
 	double t0 = now_s();
+	const char *wd = stage_workdir(s);
 	int rc = 0;
 	if (mode != ROOT_OVERLAY) {
 		rundir_limits lim = { 0 };
@@ -454,22 +455,6 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 		rc = stage_lowers(b, s, &lowers, &n_lowers, err);
 	if (rc == 0 && (mkdir(diff, 0755) < 0 || (!*copy && mkdir(work, 0700) < 0)))
 		rc = hoist_error_errno(err, errno, "create '%s'", diff);
-	const char *wd = stage_workdir(s);
-	if (rc == 0 && strcmp(wd, "/")) {
-		/* WORKDIR makes its directory when a step first needs it */
-		_cleanup_free_ char *p = NULL;
-		if (*copy) {
-			if (asprintf(&p, "%s%s", root, wd) < 0)
-				rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-			else
-				rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
-		} else if (!lowers_have(lowers, n_lowers, wd)) {
-			if (asprintf(&p, "%s%s", diff, wd) < 0)
-				rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-			else
-				rc = hoist_fs_mkdir_p(AT_FDCWD, p, 0755, err);
-		}
-	}
 	if (rc == 0) {
 		hoist_sandbox_opts so;
 		hoist_sandbox_opts_init(&so);
@@ -487,6 +472,10 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 		so.argv = (const char *const *)r->argv;
 		so.env = (const char *const *)r->env;
 		so.cwd = wd;
+		/* WORKDIR makes its directory when a step first needs it (in
+		 * the root the command sees: an overlay copies up its parents
+		 * with their owners) */
+		so.make_cwd = true;
 		so.user = stage_user(s);
 		so.net = net;
 		so.mounts = r->mounts;

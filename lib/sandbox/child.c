@@ -752,6 +752,26 @@ static const char *env_path(const sbx_plan *p)
 	return DEFAULT_PATH;
 }
 
+/* The working directory and its missing parents, as root of the new root
+ * (0755, like Docker's WORKDIR); an overlay copies up the parents. */
+static void make_cwd(const sbx_plan *p, const char *cwd)
+{
+	char part[SBX_PATH_MAX];
+	size_t len = strlen(cwd);
+	if (len >= sizeof(part))
+		die(p, ENAMETOOLONG, "working directory '%s'", cwd);
+	mode_t old = umask(022);
+	for (size_t i = 1; i <= len; i++) {
+		if (cwd[i] != '/' && cwd[i] != '\0')
+			continue;
+		memcpy(part, cwd, i);
+		part[i] = '\0';
+		if (mkdir(part, 0755) < 0 && errno != EEXIST)
+			die(p, errno, "create working directory '%s'", part);
+	}
+	umask(old);
+}
+
 static _Noreturn void do_exec(const sbx_plan *p)
 {
 	static const char *const empty_env[] = { NULL };
@@ -855,9 +875,11 @@ _Noreturn void sbx_child_main(sbx_plan *p)
 	if (chdir("/") < 0)
 		die(p, errno, "chdir to '/'");
 
+	const char *cwd = o->cwd ? o->cwd : "/";
+	if (o->make_cwd)
+		make_cwd(p, cwd);
 	drop_caps(p);
 	set_user(p);
-	const char *cwd = o->cwd ? o->cwd : "/";
 	if (chdir(cwd) < 0) {
 		if (errno == ENOENT)
 			die(p, 0, "working directory '%s' does not exist", cwd);

@@ -161,7 +161,8 @@ RUN busybox --install -s /bin && \
 RUN mkdir -p /home/app /data && echo mine > /data/owned && chown -R 1000:1000 /data /home/app && \
     chown 1000:0 /etc/mark && stat -c '%u:%g' /data/owned > /chowned
 USER app
-RUN id -u > /home/app/uid && touch /data/by-app
+WORKDIR /home/app/work
+RUN id -u > /home/app/uid && touch /data/by-app && pwd > /home/app/here
 CMD ["id"]
 DF
 cat >"$U/child/Dockerfile" <<'DF'
@@ -294,6 +295,7 @@ host=$(awk -v s="$start" -v u="$RU" '{ split($2, o, "/"); if (o[1] + 0 >= s || o
 [ -z "$host" ] || fail "the layer records host ids (the user's or subordinate ones): $host"
 assert_eq "$(tar -xOf "$T/chown.tar" chowned)" "1000:1000" "stat inside the RUN after chown"
 assert_eq "$(tar -xOf "$T/chown.tar" home/app/uid)" 1000 "id -u as USER app"
+assert_eq "$(tar -xOf "$T/chown.tar" home/app/here)" /home/app/work "WORKDIR under a directory of uid 1000"
 # the layer of the chown RUN itself says 1000 (not only the flattened view)
 layer=$(uh manifest e2e/chown:1 | jq -r '.layers[2].digest')
 uh cp e2e/chown:1 oci:"$U/chown-oci":x >/dev/null 2>&1 || fail "cp to an oci: layout"

@@ -834,6 +834,36 @@ static void test_workdir_missing(void **state)
 	expect_tree(f->upper, "");
 }
 
+/* make_cwd: the working directory is made inside the root; an overlay
+ * copies its existing parents up with their owner and mode. */
+static void test_make_cwd(void **state)
+{
+	fx *f = *state;
+	_cleanup_free_ char *home = pathjoin(f->lower, "home");
+	_cleanup_free_ char *app = pathjoin(f->lower, "home/app");
+	assert_int_equal(mkdir(home, 0755), 0);
+	assert_int_equal(mkdir(app, 0750), 0);
+	assert_int_equal(chown(app, 1000, 1000), 0);
+	const char *lowers[] = { f->lower };
+	hoist_sandbox_opts o;
+	fx_opts(f, &o, ARGV("pwd"), lowers);
+	o.cwd = "/home/app/work/deeper";
+	o.make_cwd = true;
+	result r;
+	run(&o, &r);
+	expect_ok(&r, 0, "/home/app/work/deeper\n");
+	expect_tree(f->upper, "home\nhome/app\nhome/app/work\nhome/app/work/deeper\n");
+	struct stat st;
+	_cleanup_free_ char *up = pathjoin(f->upper, "home/app");
+	assert_int_equal(stat(up, &st), 0);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	_cleanup_free_ char *work = pathjoin(f->upper, "home/app/work");
+	assert_int_equal(stat(work, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+}
+
 static void test_dev_and_proc(void **state)
 {
 	fx *f = *state;
@@ -1523,6 +1553,7 @@ int main(int argc, char **argv)
 		T(test_stdin),
 		T(test_directory_mode),
 	T(test_start_after),
+	T(test_make_cwd),
 		T(test_bad_options),
 		T(test_signals),
 		T(test_user_resolve),
