@@ -337,20 +337,6 @@ int stage_lowers(build *b, stage *s, char ***out, size_t *n, hoist_error **err)
 	return 0;
 }
 
-/* Whether path exists in the overlay of lowers (top first). */
-bool lowers_have(char *const *lowers, size_t n, const char *path)
-{
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *p = NULL;
-		if (asprintf(&p, "%s/%s", lowers[i], path[0] == '/' ? path + 1 : path) < 0)
-			return false;
-		struct stat st;
-		if (lstat(p, &st) == 0)
-			return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);
-	}
-	return false;
-}
-
 /* ---- the cache ---- */
 
 static char *cache_path(build *b, const char *key)

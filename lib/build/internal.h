@@ -108,7 +108,6 @@ int run_instr(build *b, stage *s, const hoist_df_instr *raw, hoist_error **err);
 int instr_wrap(build *b, const hoist_df_instr *i, hoist_error **err);
 const char *stage_user(stage *s);     /* NULL: root */
 const char *stage_workdir(stage *s);  /* "/" when unset */
-bool lowers_have(char *const *lowers, size_t n, const char *path);
 int merged_rootfs(build *b, stage *s, size_t n, char **out, hoist_error **err);
 /* The key of the first n layers of s (names HOME/rootfs/KEY). */
 void rootfs_key(stage *s, size_t n, char out[65]);

@@ -89,11 +89,6 @@ int hoist_run(hoist_ctx *ctx, const hoist_run_opts *o, int *exit_status,
 		rc = hoist_error_errno(err, errno, "create the run directories");
 	if (rc == 0) {
 		const char *wd = o->workdir ? o->workdir : stage_workdir(&s);
-		if (strcmp(wd, "/") && !lowers_have(lowers, n_lowers, wd)) {
-			_cleanup_free_ char *p = NULL;
-			if (asprintf(&p, "%s%s", upper, wd) >= 0)
-				hoist_fs_mkdir_p(AT_FDCWD, p, 0755, NULL);
-		}
 		hoist_sandbox_opts so;
 		hoist_sandbox_opts_init(&so);
 		so.ctx = ctx;
@@ -104,6 +99,7 @@ int hoist_run(hoist_ctx *ctx, const hoist_run_opts *o, int *exit_status,
 		so.argv = (const char *const *)argv;
 		so.env = (const char *const *)env;
 		so.cwd = wd;
+		so.make_cwd = true; /* as a RUN step would */
 		so.user = o->user ? o->user : stage_user(&s);
 		so.net = o->network;
 		so.mounts = o->mounts;
@@ -114,8 +110,8 @@ int hoist_run(hoist_ctx *ctx, const hoist_run_opts *o, int *exit_status,
 		rc = hoist_sandbox_run(&so, exit_status, err);
 	}
 out:
-	if (dir)
-		hoist_fs_rm_rf(AT_FDCWD, dir, NULL);
+	if (dir) /* (files the command made as another id, rootless) */
+		hoist_sandbox_rm_rf(dir, NULL);
 	strv_free(argv, argc);
 	strv_free(env, n_env);
 	strv_free(lowers, n_lowers);
