@@ -548,6 +548,20 @@ static ssize_t d_plain(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 	return hoist_reader_read(d->inner, buf, n, err);
 }
 
+static int gz_truncated(const decomp_reader *d, hoist_error **err)
+{
+	return hoist_error_set(err, HOIST_E_INVALID,
+		"truncated gzip stream: input ends after %llu bytes, inside member %llu",
+		(unsigned long long)d->consumed, (unsigned long long)d->members + 1);
+}
+
+static int gz_corrupt(const decomp_reader *d, const char *why, hoist_error **err)
+{
+	return hoist_error_set(err, HOIST_E_INVALID,
+		"corrupt gzip stream near byte %llu (member %llu): %s",
+		(unsigned long long)d->consumed, (unsigned long long)d->members + 1, why);
+}
+
 static ssize_t d_gzip(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 {
 	z_stream *zs = &d->zs;
@@ -563,11 +577,7 @@ static ssize_t d_gzip(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 				d->done = true;
 				break;
 			}
-			return hoist_error_set(err, HOIST_E_INVALID,
-				"truncated gzip stream: input ends after %llu bytes, "
-				"inside member %llu",
-				(unsigned long long)d->consumed,
-				(unsigned long long)d->members + 1);
+			return gz_truncated(d, err);
 		}
 		if (d->member_done) {
 			/* Another member follows (multi-member stream). */
@@ -584,11 +594,7 @@ static ssize_t d_gzip(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 			d->member_done = true;
 			d->members++;
 		} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
-			return hoist_error_set(err, HOIST_E_INVALID,
-				"corrupt gzip stream near byte %llu (member %llu): %s",
-				(unsigned long long)d->consumed,
-				(unsigned long long)d->members + 1,
-				zs->msg ? zs->msg : "invalid data");
+			return gz_corrupt(d, zs->msg ? zs->msg : "invalid data", err);
 		}
 	}
 	return (ssize_t)(want - zs->avail_out);
@@ -633,10 +639,7 @@ static ssize_t d_isal(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 				st->avail_in = 0;
 				int zr = isal_inflate(st);
 				if (zr < 0)
-					return hoist_error_set(err, HOIST_E_INVALID,
-						"corrupt gzip stream near byte %llu (member %llu): %s",
-						(unsigned long long)d->consumed,
-						(unsigned long long)d->members + 1, isal_msg(zr));
+					return gz_corrupt(d, isal_msg(zr), err);
 				if (st->block_state == ISAL_BLOCK_FINISH) {
 					d->member_done = true;
 					d->members++;
@@ -645,11 +648,7 @@ static ssize_t d_isal(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 				if (st->avail_out != want)
 					break;
 			}
-			return hoist_error_set(err, HOIST_E_INVALID,
-				"truncated gzip stream: input ends after %llu bytes, "
-				"inside member %llu",
-				(unsigned long long)d->consumed,
-				(unsigned long long)d->members + 1);
+			return gz_truncated(d, err);
 		}
 		if (d->member_done) {
 			/* Another member follows (multi-member stream). */
@@ -666,10 +665,7 @@ static ssize_t d_isal(decomp_reader *d, void *buf, size_t n, hoist_error **err)
 		d->in_off += used;
 		d->consumed += used;
 		if (zr < 0)
-			return hoist_error_set(err, HOIST_E_INVALID,
-				"corrupt gzip stream near byte %llu (member %llu): %s",
-				(unsigned long long)d->consumed,
-				(unsigned long long)d->members + 1, isal_msg(zr));
+			return gz_corrupt(d, isal_msg(zr), err);
 		if (st->block_state == ISAL_BLOCK_FINISH) {
 			d->member_done = true;
 			d->members++;
