@@ -709,6 +709,7 @@ int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **
 typedef struct budget {
 	const rundir_limits *lim;
 	size_t entries;
+	uint64_t bytes;
 	bool over;
 } budget;
 
@@ -716,21 +717,20 @@ typedef struct budget_reader {
 	hoist_reader base;
 	hoist_reader *inner;
 	budget *b;
-	uint64_t bytes;
 } budget_reader;
 
 static ssize_t budget_read(hoist_reader *rd, void *buf, size_t n, hoist_error **err)
 {
-	budget_reader *br = (budget_reader *)rd;
-	const rundir_limits *lim = br->b->lim;
-	if ((lim->max_entries && br->b->entries > lim->max_entries) ||
-		(lim->max_bytes && br->bytes > lim->max_bytes)) {
-		br->b->over = true;
+	budget *b = ((budget_reader *)rd)->b;
+	const rundir_limits *lim = b->lim;
+	if ((lim->max_entries && b->entries > lim->max_entries) ||
+		(lim->max_bytes && b->bytes > lim->max_bytes)) {
+		b->over = true;
 		return hoist_error_set(err, HOIST_E_LIMIT, "larger than a copy for RUN may be");
 	}
-	ssize_t k = hoist_reader_read(br->inner, buf, n, err);
+	ssize_t k = hoist_reader_read(((budget_reader *)rd)->inner, buf, n, err);
 	if (k > 0)
-		br->bytes += (uint64_t)k;
+		b->bytes += (uint64_t)k;
 	return k;
 }
 
@@ -748,7 +748,7 @@ static int budget_wrap(void *ud, hoist_reader **tar, hoist_error **err)
 	budget_reader *br = calloc(1, sizeof(*br));
 	if (!br)
 		return nomem(err);
-	*br = (budget_reader){ { &budget_ops }, *tar, ud, 0 };
+	*br = (budget_reader){ { &budget_ops }, *tar, ud };
 	*tar = &br->base;
 	return 0;
 }
@@ -810,7 +810,7 @@ int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim
 	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return hoist_error_errno(err, errno, "open '%s'", root);
-	budget b_ = { lim, 0, false };
+	budget b_ = { lim, 0, 0, false };
 	layer_hooks h = { budget_wrap, count_entry, &b_ };
 	int rc = apply_layers(s, n, fd, &h, err);
 	bool over = b_.over;

@@ -131,6 +131,18 @@ assert_eq "$(hoist run --rm --entrypoint "" e2e/rr-big:1 busybox sh -c 'ls /many
 one
 two" "the large stage's image"
 
+say "the byte bound counts all the stage's layers together"
+mkdir -p "$T/bytes"
+cat >"$T/bytes/Dockerfile" <<'DF'
+FROM e2e/busybox:1
+RUN busybox head -c 9437184 /dev/urandom > /a
+RUN busybox head -c 9437184 /dev/urandom > /b
+RUN busybox ls -l /a /b > /sizes
+DF
+hb "$T/bytes.log" -t e2e/rr-bytes:1 "$T/bytes" >/dev/null
+n=$(grep -c '^      on a copy of the stage' "$T/bytes.log" || true)
+assert_eq "$n" 2 "steps on a copy while the stage's layers hold less than 16 MiB"
+
 say "an overlay that cannot be mounted: the build goes on on copies"
 d=$(HOIST_SANDBOX_TEST_OVERLAY_ERRNO=1 HOIST_RUN_ROOTFS=overlay hb "$T/noovl.log" --no-cache -t e2e/rr-noovl:1 "$T/ctx")
 grep '^      overlayfs cannot be mounted here (.*Operation not permitted)' "$T/noovl.log" >/dev/null ||
