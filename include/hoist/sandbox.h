@@ -62,8 +62,10 @@
  * Errors.  Everything that goes wrong while setting up the sandbox (a
  * mount, the id mapping, the working directory, the user, exec) is sent by
  * the child over a CLOEXEC socket before it exits, and returned as
- * HOIST_E_IO "sandbox: <step>: <reason>"; a command that ran and failed is
- * not an error but an exit status. */
+ * HOIST_E_IO "sandbox: <step>: <reason>" (HOIST_E_UNSUPPORTED when the
+ * kernel refuses to mount the overlay: nothing ran, and directory mode
+ * may serve); a command that ran and failed is not an error but an exit
+ * status. */
 #ifndef HOIST_SANDBOX_H
 #define HOIST_SANDBOX_H
 
@@ -132,8 +134,8 @@ typedef struct hoist_sandbox_opts {
 	/* The environment, exactly (NULL-terminated; NULL: empty).  Nothing
 	 * is inherited from the caller. */
 	const char *const *env;
-	const char *cwd;      /* absolute; must exist; NULL: "/" */
-	bool make_cwd;        /* else create it (and its parents, 0755, as root) */
+	const char *cwd;      /* absolute; NULL: "/"; must exist unless: */
+	bool make_cwd;        /* create it (and its parents, 0755, as root) */
 	const char *user;     /* "name", "uid", "name:group", "uid:gid"; NULL: root */
 	const char *hostname; /* NULL: "hoist" */
 	hoist_sandbox_net net;

@@ -404,19 +404,12 @@ static root_mode env_root_mode(void)
 	return ROOT_AUTO;
 }
 
-/* Did the sandbox stop because the overlay could not be mounted? */
-static bool overlay_failed(hoist_error **err)
-{
-	return err && *err && (*err)->code == HOIST_E_IO &&
-		(strstr((*err)->msg, "sandbox: mount read-only overlay") ||
-			strstr((*err)->msg, "sandbox: mount overlay with upper"));
-}
-
 /* Runs the command once, in dir: on a copy of the stage in dir/root (then
- * *copy is its record) or on an overlay with dir/diff as upper dir. */
-static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
-	hoist_sandbox_net net, const char *dir, const char *diff, rundir **copy,
-	hoist_sandbox_unmount **um, int *status, hoist_error **err)
+ * *copy is its record) or on an overlay with dir/diff as upper dir (then
+ * *refused says whether the kernel refused to mount it: nothing ran). */
+static int run_on(build *b, stage *s, run_ctx *r, hoist_sandbox_net net,
+	const char *dir, const char *diff, rundir **copy, hoist_sandbox_unmount **um,
+	bool *refused, int *status, hoist_error **err)
 {
 	root_mode mode = b->no_overlay ? ROOT_COPY : env_root_mode();
 	_cleanup_free_ char *root = NULL, *work = NULL;
@@ -485,6 +478,7 @@ static int run_on(build *b, stage *s, const hoist_df_instr *x, run_ctx *r,
 		so.stdout_fd = out;
 		so.stderr_fd = out;
 		rc = hoist_sandbox_run(&so, status, err);
+		*refused = rc == -HOIST_E_UNSUPPORTED && !*copy;
 	}
 	strv_free(lowers, n_lowers);
 	return rc;
@@ -553,19 +547,22 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 	 * directory (they need not wait for each other). */
 	hoist_sandbox_unmount *um = NULL;
 	rundir *copy = NULL;
+	bool refused = false;
 	if (rc == 0) {
-		rc = run_on(b, s, x, &r, net, dir, diff, &copy, &um, &status, err);
-		if (rc < 0 && !copy && overlay_failed(err)) {
+		rc = run_on(b, s, &r, net, dir, diff, &copy, &um, &refused, &status, err);
+		if (refused) {
 			/* nothing ran: the sandbox stopped at the mount */
 			build_say(b, "      overlayfs cannot be mounted here (%s): RUN steps run "
-				"on a copy of the stage\n", (*err)->msg);
-			hoist_error_free(*err);
-			*err = NULL;
+				"on a copy of the stage\n", err && *err ? (*err)->msg : "refused");
+			if (err) {
+				hoist_error_free(*err);
+				*err = NULL;
+			}
 			b->no_overlay = true;
 			hoist_sandbox_rm_rf(dir, NULL);
 			rc = mkdir(dir, 0700) < 0
 				? hoist_error_errno(err, errno, "create '%s'", dir)
-				: run_on(b, s, x, &r, net, dir, diff, &copy, &um, &status, err);
+				: run_on(b, s, &r, net, dir, diff, &copy, &um, &refused, &status, err);
 		}
 		if (rc < 0)
 			instr_wrap(b, x, err);

@@ -77,16 +77,33 @@ static void send_msg(const sbx_plan *p, sbx_msg *m)
 		;
 }
 
+/* Reports the failure of step fmt (with strerror(e) unless 0) as a
+ * HOIST_E_* code (0: HOIST_E_IO) and ends the child. */
+static _Noreturn void vdie(const sbx_plan *p, int e, int code, const char *fmt,
+	va_list ap)
+{
+	sbx_msg m = { .kind = SBX_MSG_ERROR, .err = e, .level = code };
+	vsnprintf(m.text, sizeof(m.text), fmt, ap);
+	send_msg(p, &m);
+	_exit(127);
+}
+
 __attribute__((format(printf, 3, 4)))
 static _Noreturn void die(const sbx_plan *p, int e, const char *fmt, ...)
 {
-	sbx_msg m = { .kind = SBX_MSG_ERROR, .err = e };
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(m.text, sizeof(m.text), fmt, ap);
-	va_end(ap);
-	send_msg(p, &m);
-	_exit(127);
+	vdie(p, e, 0, fmt, ap);
+}
+
+/* The kernel refused to mount the overlay: HOIST_E_UNSUPPORTED (nothing
+ * ran; the caller may use directory mode instead). */
+__attribute__((format(printf, 3, 4)))
+static _Noreturn void die_no_overlay(const sbx_plan *p, int e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdie(p, e, HOIST_E_UNSUPPORTED, fmt, ap);
 }
 
 __attribute__((format(printf, 4, 5)))
@@ -300,7 +317,7 @@ static void mount_overlay(const sbx_plan *p)
 		errno = (int)refuse;
 	if (refuse > 0 ||
 		mount("overlay", "/newroot", "overlay", MS_RDONLY, opts) < 0)
-		die(p, errno, "mount read-only overlay of upper '%s' and %zu lower "
+		die_no_overlay(p, errno, "mount read-only overlay of upper '%s' and %zu lower "
 			"dirs", p->upper, p->n_lowers);
 	int viewfd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int stubsfd = open("/stubs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -333,7 +350,7 @@ static void mount_overlay(const sbx_plan *p)
 	overlay_opts(p, opts, sizeof(opts), lowers, true);
 	if (mount("overlay", "/newroot", "overlay",
 		    p->harden_dev ? MS_NODEV : 0, opts) < 0)
-		die(p, errno, "mount overlay with upper '%s', work '%s' and %zu "
+		die_no_overlay(p, errno, "mount overlay with upper '%s', work '%s' and %zu "
 			"lower dirs", p->upper, p->work, p->n_lowers);
 }
 

@@ -26,7 +26,8 @@
 enum sbx_msg_kind {
 	SBX_MSG_READY = 1, /* child -> parent: unshared, waiting for id maps */
 	SBX_MSG_GO,        /* parent -> child: maps written, carry on */
-	SBX_MSG_ERROR,     /* child failed at `text` (+ strerror(err) if err) */
+	SBX_MSG_ERROR,     /* child failed at `text` (+ strerror(err) if err);
+	                      level: the HOIST_E_* code (0: HOIST_E_IO) */
 	SBX_MSG_LOG,       /* child notice for the log, level in `level` */
 	SBX_MSG_CREATED,   /* child made mount point `text` in the root */
 	SBX_MSG_EXEC,      /* child is about to execve */

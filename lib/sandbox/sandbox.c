@@ -309,6 +309,7 @@ typedef struct run_state {
 	struct timespec kill_at;
 	bool kill_pending;
 	char *child_err;    /* first error the child reported */
+	int child_code;     /* its HOIST_E_* code, 0: HOIST_E_IO */
 	hoist_error *perr;  /* an error of ours while it ran */
 	created *created;
 	size_t n_created;
@@ -365,6 +366,7 @@ static void handle_msg(run_state *s, sbx_msg *m, size_t n)
 	}
 	case SBX_MSG_ERROR:
 		if (!s->child_err) {
+			s->child_code = m->level;
 			int k = m->err ? asprintf(&s->child_err, "%s: %s", m->text,
 						 strerror(m->err))
 				       : asprintf(&s->child_err, "%s", m->text);
@@ -692,7 +694,8 @@ static int run_child(sbx_plan *p, const sbx_idmap *idm, int *exit_status,
 	if (s.perr) {
 		r = hoist_error_set(err, s.perr->code, "%s", s.perr->msg);
 	} else if (s.child_err) {
-		r = hoist_error_set(err, HOIST_E_IO, "sandbox: %s", s.child_err);
+		r = hoist_error_set(err, s.child_code ? s.child_code : HOIST_E_IO,
+			"sandbox: %s", s.child_err);
 	} else if (!s.exec_seen) {
 		r = s.signo ? hoist_error_set(err, HOIST_E_INTERRUPTED,
 				      "sandbox: interrupted by %s while starting",

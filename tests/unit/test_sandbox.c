@@ -330,6 +330,24 @@ static void test_echo(void **state)
 	expect_tree(f->upper, "");
 }
 
+/* An overlay the kernel refuses (injected): HOIST_E_UNSUPPORTED, nothing
+ * ran. */
+static void test_overlay_refused(void **state)
+{
+	fx *f = *state;
+	const char *lowers[] = { f->lower };
+	hoist_sandbox_opts o;
+	fx_opts(f, &o, ARGV("touch", "/ran"), lowers);
+	setenv("HOIST_SANDBOX_TEST_OVERLAY_ERRNO", "1", 1);
+	result r;
+	run(&o, &r);
+	unsetenv("HOIST_SANDBOX_TEST_OVERLAY_ERRNO");
+	assert_int_equal(r.rc, -HOIST_E_UNSUPPORTED);
+	assert_non_null(strstr(r.msg, "sandbox: mount read-only overlay"));
+	assert_non_null(strstr(r.msg, "Operation not permitted"));
+	expect_tree(f->upper, "");
+}
+
 static void test_exit_status(void **state)
 {
 	fx *f = *state;
@@ -1553,6 +1571,7 @@ int main(int argc, char **argv)
 		T(test_stdin),
 		T(test_directory_mode),
 	T(test_start_after),
+	T(test_overlay_refused),
 	T(test_make_cwd),
 		T(test_bad_options),
 		T(test_signals),
