@@ -237,8 +237,11 @@ int hoist_sandbox_apply_layer(int rootfd, hoist_reader *tar,
  * sandbox's ids, which the caller itself may not.  It runs fn(ud, sock)
  * and exits (0 when fn returned 0); sock is a stream socket to the caller
  * (hoist_sandbox_helper_sock).  Meant for callers without root that have
- * subordinate ids (hoist_sandbox_idmap_subordinate). */
+ * subordinate ids (hoist_sandbox_needs_helper). */
 typedef struct hoist_sandbox_helper hoist_sandbox_helper;
+/* Whether a sandbox's files may belong to ids the caller cannot act as:
+ * not real root, and subordinate ids to map (through newuidmap). */
+bool hoist_sandbox_needs_helper(void);
 typedef int (*hoist_sandbox_helper_fn)(void *ud, int sock);
 int hoist_sandbox_helper_start(hoist_sandbox_helper **out,
 	hoist_sandbox_helper_fn fn, void *ud, hoist_error **err);
@@ -258,9 +261,6 @@ int hoist_sandbox_rm_rf(const char *path, hoist_error **err);
 typedef struct hoist_sandbox_idmap hoist_sandbox_idmap;
 int hoist_sandbox_idmap_new(hoist_sandbox_idmap **out, hoist_error **err);
 void hoist_sandbox_idmap_free(hoist_sandbox_idmap *m);
-/* Whether the sandbox maps subordinate ids (files of other ids than the
- * caller's then belong to ids the caller cannot act as). */
-bool hoist_sandbox_idmap_subordinate(const hoist_sandbox_idmap *m);
 int64_t hoist_sandbox_idmap_uid(const hoist_sandbox_idmap *m, uint32_t host);
 int64_t hoist_sandbox_idmap_gid(const hoist_sandbox_idmap *m, uint32_t host);
 

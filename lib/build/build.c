@@ -199,16 +199,6 @@ static char *image_path(const char *workdir, const char *p)
 
 /* ---- the filesystem of a stage (overlay lower dirs) ---- */
 
-bool sandbox_subids(void)
-{
-	hoist_sandbox_idmap *m = NULL;
-	if (hoist_sandbox_idmap_new(&m, NULL) < 0)
-		return false;
-	bool sub = hoist_sandbox_idmap_subordinate(m);
-	hoist_sandbox_idmap_free(m);
-	return sub;
-}
-
 int apply_layers(stage *s, size_t n, int root, const layer_hooks *h,
 	hoist_error **err)
 {
@@ -221,7 +211,7 @@ int apply_layers(stage *s, size_t n, int root, const layer_hooks *h,
 	ao.xattrs = true;
 	/* owners as the layer says, mapped as the sandbox will map them: with
 	 * subordinate ids by a helper (hoist_sandbox_apply_layer), else here */
-	bool here = h && h->on_entry && !sandbox_subids();
+	bool here = h && h->on_entry && !hoist_sandbox_needs_helper();
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const hoist_descriptor *d = hoist_compose_layer(s->img, i);

@@ -111,8 +111,6 @@ const char *stage_workdir(stage *s);  /* "/" when unset */
 int merged_rootfs(build *b, stage *s, size_t n, char **out, hoist_error **err);
 /* The key of the first n layers of s (names HOME/rootfs/KEY). */
 void rootfs_key(stage *s, size_t n, char out[65]);
-/* Whether a rootless sandbox maps subordinate ids here. */
-bool sandbox_subids(void);
 typedef struct layer_hooks {
 	/* replaces *tar by a reader over it (taking it over); may be NULL */
 	int (*wrap)(void *ud, hoist_reader **tar, hoist_error **err);

@@ -421,7 +421,7 @@ int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 	r->prefix = xattr_prefix;
 	r->dfd = -1;
 	int rc;
-	if (sandbox_subids()) {
+	if (hoist_sandbox_needs_helper()) {
 		r->path = strdup(root);
 		rc = !r->path ? nomem(err)
 			: hoist_sandbox_helper_start(&r->helper, helper_main, r, err);

@@ -130,6 +130,11 @@ int sbx_need_helper(hoist_error **err)
 	return subids ? 1 : 0;
 }
 
+bool hoist_sandbox_needs_helper(void)
+{
+	return sbx_need_helper(NULL) > 0;
+}
+
 int hoist_sandbox_rm_rf(const char *path, hoist_error **err)
 {
 	if (hoist_fs_rm_rf(AT_FDCWD, path, NULL) == 0 || !hoist_fs_exists(AT_FDCWD, path))

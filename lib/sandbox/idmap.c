@@ -287,11 +287,6 @@ int hoist_sandbox_idmap_new(hoist_sandbox_idmap **out, hoist_error **err)
 	return 0;
 }
 
-bool hoist_sandbox_idmap_subordinate(const hoist_sandbox_idmap *x)
-{
-	return !x->identity && x->m.subids;
-}
-
 void hoist_sandbox_idmap_free(hoist_sandbox_idmap *x)
 {
 	if (!x)
