@@ -136,12 +136,11 @@ typedef struct rundir_limits {
 	size_t max_entries; /* 0: no bound */
 	uint64_t max_bytes; /* uncompressed tar bytes; 0: no bound */
 } rundir_limits;
-/* Unpacks the stage's layers into root (created here) and returns 1,
- * with *entries how many entries the layers had; returns 0 and makes
- * nothing when they are larger than lim allows or not all in the local
- * store. */
+/* Unpacks the stage's layers into root (created here) and returns 1;
+ * returns 0 and makes nothing when they are larger than lim allows or not
+ * all in the local store. */
 int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim,
-	size_t *entries, hoist_error **err);
+	hoist_error **err);
 /* Records every entry under root.  A change shows in the ctimes only when
  * made after rundir_newest (the latest ctime recorded) on the coarse
  * clock: the command must not start before. */
@@ -154,11 +153,11 @@ bool rundir_fine_times(const rundir *r);
 size_t rundir_entries(const rundir *r);
 /* Remembers that the stage's layers are too large for a copy. */
 void rundir_mark_large(build *b, stage *s);
-/* Moves what changed under root since rundir_record into diff (an empty
- * directory), laid out as an overlay upper dir.  (Rootless with
- * subordinate ids, a helper in a user namespace keeps the record, does
- * this, and deletes root when r is freed.) */
-int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err);
+/* Moves what changed under the recorded root since rundir_record into
+ * diff (an empty directory), laid out as an overlay upper dir.  (Rootless
+ * with subordinate ids, a helper in a user namespace keeps the record,
+ * does this, and deletes root when r is freed.) */
+int rundir_extract(rundir *r, const char *diff, hoist_error **err);
 void rundir_free(rundir *r);
 
 /* run.c */

@@ -415,7 +415,6 @@ static int run_on(build *b, stage *s, run_ctx *r, hoist_sandbox_net net,
 	_cleanup_free_ char *root = NULL, *work = NULL;
 	if (asprintf(&root, "%s/root", dir) < 0 || asprintf(&work, "%s/work", dir) < 0)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-	size_t entries = 0; /* (what the layers held; the record counts) */
 	double t0 = now_s();
 	const char *wd = stage_workdir(s);
 	int rc = 0;
@@ -423,7 +422,7 @@ static int run_on(build *b, stage *s, run_ctx *r, hoist_sandbox_net net,
 		rundir_limits lim = { 0 };
 		if (mode == ROOT_AUTO)
 			lim = (rundir_limits){ COPY_MAX_ENTRIES, COPY_MAX_BYTES };
-		rc = rundir_unpack(b, s, root, &lim, &entries, err);
+		rc = rundir_unpack(b, s, root, &lim, err);
 		if (rc > 0)
 			rc = rundir_record(copy, root, hoist_sandbox_overlay_xattr_prefix(), err);
 		if (rc < 0)
@@ -575,11 +574,7 @@ int run_step(build *b, stage *s, const hoist_df_instr *x, hoist_error **err)
 			status);
 	if (rc == 0 && copy) {
 		double t0 = now_s();
-		_cleanup_free_ char *root = NULL;
-		if (asprintf(&root, "%s/root", dir) < 0)
-			rc = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-		else
-			rc = rundir_extract(copy, root, diff, err);
+		rc = rundir_extract(copy, diff, err);
 		if (rc < 0)
 			instr_wrap(b, x, err);
 		else if (b->o->progress == HOIST_BUILD_PROGRESS_PLAIN)

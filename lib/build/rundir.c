@@ -77,7 +77,7 @@ struct rundir {
 	 * a helper in a user namespace can act as; the record is made and
 	 * kept there, and the helper deletes the copy when it is done. */
 	hoist_sandbox_helper *helper;
-	char *path;         /* the copy, for the helper */
+	char *path;         /* the copy */
 };
 
 static int nomem(hoist_error **err)
@@ -325,8 +325,7 @@ static int record_local(rundir *r, const char *root, hoist_error **err)
 	return rc;
 }
 
-static int extract_local(rundir *r, const char *root, const char *diff,
-	hoist_error **err);
+static int extract_local(rundir *r, const char *diff, hoist_error **err);
 
 /* ---- the helper (rootless with subordinate ids) ---- */
 
@@ -402,7 +401,7 @@ static int helper_main(void *ud, int sock)
 		char diff[4096];
 		if (read_exact(sock, diff, len) == 0) {
 			diff[len] = '\0';
-			rc = extract_local(r, r->path, diff, &e);
+			rc = extract_local(r, diff, &e);
 			send_reply(sock, r, rc, e);
 			hoist_error_free(e);
 		}
@@ -420,14 +419,13 @@ int rundir_record(rundir **out, const char *root, const char *xattr_prefix,
 		return nomem(err);
 	r->prefix = xattr_prefix;
 	r->dfd = -1;
-	int rc;
-	if (hoist_sandbox_needs_helper()) {
-		r->path = strdup(root);
-		rc = !r->path ? nomem(err)
-			: hoist_sandbox_helper_start(&r->helper, helper_main, r, err);
+	r->path = strdup(root);
+	int rc = !r->path ? nomem(err) : 0;
+	if (rc == 0 && hoist_sandbox_needs_helper()) {
+		rc = hoist_sandbox_helper_start(&r->helper, helper_main, r, err);
 		if (rc == 0)
 			rc = read_reply(r, err);
-	} else {
+	} else if (rc == 0) {
 		rc = record_local(r, root, err);
 	}
 	if (rc < 0) {
@@ -670,9 +668,9 @@ static int extract_dir(rundir *r, const rnode *rec, level *lv, hoist_error **err
 	return rc;
 }
 
-static int extract_local(rundir *r, const char *root, const char *diff,
-	hoist_error **err)
+static int extract_local(rundir *r, const char *diff, hoist_error **err)
 {
+	const char *root = r->path;
 	_cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return hoist_error_errno(err, errno, "open '%s'", root);
@@ -688,13 +686,15 @@ static int extract_local(rundir *r, const char *root, const char *diff,
 	return rc;
 }
 
-int rundir_extract(rundir *r, const char *root, const char *diff, hoist_error **err)
+int rundir_extract(rundir *r, const char *diff, hoist_error **err)
 {
 	if (!r->helper)
-		return extract_local(r, root, diff, err);
+		return extract_local(r, diff, err);
 	uint32_t len = (uint32_t)strlen(diff);
+	if (len >= 4096)
+		return hoist_error_set(err, HOIST_E_LIMIT, "path too long: '%s'", diff);
 	int sock = hoist_sandbox_helper_sock(r->helper);
-	if (len >= 4096 || hoist_write_all(sock, "x", 1, NULL) < 0 ||
+	if (hoist_write_all(sock, "x", 1, NULL) < 0 ||
 		hoist_write_all(sock, &len, sizeof(len), NULL) < 0 ||
 		hoist_write_all(sock, diff, len, NULL) < 0)
 		return hoist_error_set(err, HOIST_E_IO,
@@ -787,19 +787,23 @@ static bool layers_local(build *b, stage *s)
 	return all;
 }
 
-void rundir_mark_large(build *b, stage *s)
+static void write_marker(build *b, const char *marker)
 {
-	_cleanup_free_ char *marker = large_marker(b, s, hoist_compose_n_layers(s->img));
 	_cleanup_free_ char *dir = NULL;
 	if (marker && asprintf(&dir, "%s/rootfs", b->home) >= 0 &&
 		hoist_fs_mkdir_p(AT_FDCWD, dir, 0755, NULL) == 0)
 		hoist_fs_write_atomic(AT_FDCWD, marker, "", 0, 0644, NULL);
 }
 
-int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim,
-	size_t *entries, hoist_error **err)
+void rundir_mark_large(build *b, stage *s)
 {
-	*entries = 0;
+	_cleanup_free_ char *marker = large_marker(b, s, hoist_compose_n_layers(s->img));
+	write_marker(b, marker);
+}
+
+int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim,
+	hoist_error **err)
+{
 	size_t n = hoist_compose_n_layers(s->img);
 	bool bounded = lim->max_entries || lim->max_bytes;
 	_cleanup_free_ char *marker = bounded ? large_marker(b, s, n) : NULL;
@@ -813,21 +817,15 @@ int rundir_unpack(build *b, stage *s, const char *root, const rundir_limits *lim
 	budget b_ = { lim, 0, 0, false };
 	layer_hooks h = { budget_wrap, count_entry, &b_ };
 	int rc = apply_layers(s, n, fd, &h, err);
-	bool over = b_.over;
-	size_t count = b_.entries;
-	if (rc == 0 && lim->max_entries && count > lim->max_entries)
-		over = true;
+	bool over = b_.over || (rc == 0 && lim->max_entries && b_.entries > lim->max_entries);
 	if (over) {
 		if (err) {
 			hoist_error_free(*err);
 			*err = NULL;
 		}
 		hoist_sandbox_rm_rf(root, NULL);
-		rundir_mark_large(b, s);
+		write_marker(b, marker);
 		return 0;
 	}
-	if (rc < 0)
-		return rc;
-	*entries = count;
-	return 1;
+	return rc < 0 ? rc : 1;
 }

@@ -139,7 +139,7 @@ static void record(const fx *f, rundir **r)
 static void extract(const fx *f, rundir *r)
 {
 	_cleanup_error_ hoist_error *e = NULL;
-	int rc = rundir_extract(r, f->root, f->diff, &e);
+	int rc = rundir_extract(r, f->diff, &e);
 	if (rc < 0)
 		fail_msg("%s", e->msg);
 	rundir_free(r);
