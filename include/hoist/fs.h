@@ -57,4 +57,27 @@ bool hoist_fs_exists(int dirfd, const char *path);
 int hoist_fs_set_times_below(int dirfd, const char *name, int64_t sec,
 	hoist_error **err);
 
+/* The entries of a directory but "." and "..", sorted bytewise: their
+ * names back to back in one buffer (no allocation per name), with
+ * readdir's d_type (DT_UNKNOWN where the file system gives none). */
+typedef struct hoist_fs_dirent {
+	size_t off;         /* of the name in names */
+	unsigned char type;
+} hoist_fs_dirent;
+typedef struct hoist_fs_dirlist {
+	char *names;
+	size_t len, cap;
+	hoist_fs_dirent *v;
+	size_t n, vcap;
+} hoist_fs_dirlist;
+/* Lists dirfd (not closed, read from its start); `where` names it in
+ * messages ("read directory 'WHERE'"). */
+int hoist_fs_dirlist_read(hoist_fs_dirlist *out, int dirfd, const char *where,
+	hoist_error **err);
+void hoist_fs_dirlist_release(hoist_fs_dirlist *l);
+static inline const char *hoist_fs_dirlist_name(const hoist_fs_dirlist *l, size_t i)
+{
+	return l->names + l->v[i].off;
+}
+
 #endif

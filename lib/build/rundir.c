@@ -109,57 +109,6 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names in directory dfd, sorted bytewise. */
-static int list_names(int dfd, const char *what, char ***out, size_t *n,
-	hoist_error **err)
-{
-	*out = NULL;
-	*n = 0;
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return hoist_error_errno(err, errno, "open '%s'", what);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return hoist_error_errno(err, errno, "open '%s'", what);
-	}
-	char **v = NULL;
-	size_t nv = 0, cap = 0;
-	int rc = 0;
-	struct dirent *e;
-	errno = 0;
-	while (rc == 0 && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (nv == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **nvv = realloc(v, cap * sizeof(*v));
-			if (!nvv) {
-				rc = nomem(err);
-				break;
-			}
-			v = nvv;
-		}
-		if (!(v[nv] = strdup(e->d_name)))
-			rc = nomem(err);
-		else
-			nv++;
-		errno = 0;
-	}
-	if (rc == 0 && errno)
-		rc = hoist_error_errno(err, errno, "read '%s'", what);
-	closedir(d);
-	if (rc < 0) {
-		strv_free(v, nv);
-		return rc;
-	}
-	if (nv)
-		qsort(v, nv, sizeof(*v), cmp_name);
-	*out = v;
-	*n = nv;
-	return 0;
-}
-
 /* A directory's xattrs as one comparable blob: "name\0" + 4-byte length
  * + value, by name.  *out NULL when it has none. */
 static int read_xattrs(int fd, const char *what, char **out, size_t *len,
@@ -267,20 +216,21 @@ static void rnode_set(rundir *r, rnode *n, const struct stat *st,
 static int record_dir(rundir *r, rnode *node, int dfd, const char *what,
 	hoist_error **err)
 {
-	char **names = NULL;
-	size_t n = 0;
-	int rc = list_names(dfd, what, &names, &n, err);
+	hoist_fs_dirlist l;
+	int rc = hoist_fs_dirlist_read(&l, dfd, what, err);
 	if (rc < 0)
 		return rc;
-	if (n && !(node->kids = calloc(n, sizeof(*node->kids)))) {
-		strv_free(names, n);
+	if (l.n && !(node->kids = calloc(l.n, sizeof(*node->kids)))) {
+		hoist_fs_dirlist_release(&l);
 		return nomem(err);
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < l.n; i++) {
 		rnode *k = &node->kids[node->n_kids++];
 		r->n++;
-		k->name = names[i];
-		names[i] = NULL;
+		if (!(k->name = strdup(hoist_fs_dirlist_name(&l, i)))) {
+			rc = nomem(err);
+			break;
+		}
 		struct stat st;
 		struct timespec bt;
 		if (stat_at(dfd, k->name, &st, &bt) < 0) {
@@ -307,7 +257,7 @@ static int record_dir(rundir *r, rnode *node, int dfd, const char *what,
 		if (rc < 0)
 			break;
 	}
-	strv_free(names, n);
+	hoist_fs_dirlist_release(&l);
 	return rc;
 }
 
@@ -606,19 +556,20 @@ static int dir_changed(const level *lv, const rnode *k, bool *out,
 
 static int extract_dir(rundir *r, const rnode *rec, level *lv, hoist_error **err)
 {
-	char **names = NULL;
-	size_t n = 0;
-	int rc = list_names(lv->fd, *lv->path ? lv->path : "/", &names, &n, err);
+	hoist_fs_dirlist l;
+	int rc = hoist_fs_dirlist_read(&l, lv->fd, *lv->path ? lv->path : "/", err);
+	if (rc < 0)
+		return rc;
 	size_t i = 0, j = 0;
-	while (rc == 0 && (i < n || j < rec->n_kids)) {
+	while (rc == 0 && (i < l.n || j < rec->n_kids)) {
 		const rnode *k = j < rec->n_kids ? &rec->kids[j] : NULL;
-		int c = i == n ? 1 : !k ? -1 : strcmp(names[i], k->name);
+		int c = i == l.n ? 1 : !k ? -1 : strcmp(hoist_fs_dirlist_name(&l, i), k->name);
 		if (c > 0) { /* recorded, gone */
 			rc = whiteout(r, lv, k->name, err);
 			j++;
 			continue;
 		}
-		const char *name = names[i++];
+		const char *name = hoist_fs_dirlist_name(&l, i++);
 		if (c < 0) { /* new */
 			rc = move(r, lv, name, false, err);
 			continue;
@@ -664,7 +615,7 @@ static int extract_dir(rundir *r, const rnode *rec, level *lv, hoist_error **err
 			rc = finish(r, &sub, err);
 		close(sub.fd);
 	}
-	strv_free(names, n);
+	hoist_fs_dirlist_release(&l);
 	return rc;
 }
 

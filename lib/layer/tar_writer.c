@@ -33,6 +33,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "hoist/fs.h"
 #include "layer/compress.h"
 #include "util/cleanup.h"
 
@@ -862,114 +863,19 @@ static int walk_one(walk *k, int dfd, const char *base, unsigned char type,
 	return r;
 }
 
-/* A directory's entries: names back to back in one buffer (no
- * allocation per name), sorted bytewise. */
-typedef struct dent {
-	size_t off;         /* of the name in the buffer */
-	unsigned char type; /* readdir's d_type, DT_UNKNOWN when it has none */
-} dent;
-
-typedef struct dlist {
-	char *names;
-	size_t len, cap;
-	dent *v;
-	size_t n, vcap;
-} dlist;
-
-static void dlist_release(dlist *l)
-{
-	free(l->names);
-	free(l->v);
-}
-
-static int cmp_dent(const void *a, const void *b, void *ud)
-{
-	const char *names = ud;
-	return strcmp(names + ((const dent *)a)->off, names + ((const dent *)b)->off);
-}
-
-static int dlist_add(dlist *l, const char *name, unsigned char type)
-{
-	size_t nl = strlen(name) + 1;
-	if (l->len + nl > l->cap) {
-		size_t nc = l->cap ? l->cap : 4096;
-		while (nc < l->len + nl)
-			nc *= 2;
-		char *nn = realloc(l->names, nc);
-		if (!nn)
-			return -1;
-		l->names = nn;
-		l->cap = nc;
-	}
-	if (l->n == l->vcap) {
-		size_t nc = l->vcap ? l->vcap * 2 : 64;
-		dent *nv = realloc(l->v, nc * sizeof(*nv));
-		if (!nv)
-			return -1;
-		l->v = nv;
-		l->vcap = nc;
-	}
-	memcpy(l->names + l->len, name, nl);
-	l->v[l->n++] = (dent){ l->len, type };
-	l->len += nl;
-	return 0;
-}
-
-/* The entries of dfd, sorted bytewise. */
-static int read_names(int dfd, dlist *out, const char *where,
-	hoist_error **err)
-{
-	memset(out, 0, sizeof(*out));
-	int fd = dup(dfd);
-	if (fd < 0)
-		return hoist_error_errno(err, errno, "read directory '%s'", where);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return hoist_error_errno(err, e, "read directory '%s'", where);
-	}
-	rewinddir(d);
-	int r = 0;
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno)
-				r = hoist_error_errno(err, errno,
-					"read directory '%s'", where);
-			break;
-		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (dlist_add(out, de->d_name, de->d_type) < 0) {
-			r = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
-			break;
-		}
-	}
-	closedir(d);
-	if (r < 0) {
-		dlist_release(out);
-		return r;
-	}
-	if (out->n)
-		qsort_r(out->v, out->n, sizeof(*out->v), cmp_dent, out->names);
-	return 0;
-}
-
 static int walk_dir(walk *k, int dfd, int depth, hoist_error **err)
 {
 	if (depth > TREE_DEPTH_MAX)
 		return hoist_error_set(err, HOIST_E_LIMIT,
 			"'%s' is nested deeper than %d directories", walk_where(k),
 			TREE_DEPTH_MAX);
-	dlist l;
-	int r = read_names(dfd, &l, walk_where(k), err);
+	hoist_fs_dirlist l;
+	int r = hoist_fs_dirlist_read(&l, dfd, walk_where(k), err);
 	if (r < 0)
 		return r;
 	size_t base_len = k->len;
 	for (size_t i = 0; i < l.n && r == 0; i++) {
-		const char *nm = l.names + l.v[i].off;
+		const char *nm = hoist_fs_dirlist_name(&l, i);
 		size_t nl = strlen(nm);
 		size_t sep = base_len ? 1 : 0;
 		if (base_len + sep + nl > NAME_MAX_LEN) {
@@ -986,7 +892,7 @@ static int walk_dir(walk *k, int dfd, int depth, hoist_error **err)
 		k->len = base_len;
 		k->name[base_len] = '\0';
 	}
-	dlist_release(&l);
+	hoist_fs_dirlist_release(&l);
 	return r;
 }
 

@@ -265,3 +265,84 @@ int hoist_fs_set_times_below(int dirfd, const char *name, int64_t sec,
 	close(fd);
 	return r;
 }
+
+static int cmp_dirent(const void *a, const void *b, void *ud)
+{
+	const char *names = ud;
+	return strcmp(names + ((const hoist_fs_dirent *)a)->off,
+		names + ((const hoist_fs_dirent *)b)->off);
+}
+
+static int dirlist_add(hoist_fs_dirlist *l, const char *name, unsigned char type)
+{
+	size_t nl = strlen(name) + 1;
+	if (l->len + nl > l->cap) {
+		size_t nc = l->cap ? l->cap : 4096;
+		while (nc < l->len + nl)
+			nc *= 2;
+		char *nn = realloc(l->names, nc);
+		if (!nn)
+			return -1;
+		l->names = nn;
+		l->cap = nc;
+	}
+	if (l->n == l->vcap) {
+		size_t nc = l->vcap ? l->vcap * 2 : 64;
+		hoist_fs_dirent *nv = realloc(l->v, nc * sizeof(*nv));
+		if (!nv)
+			return -1;
+		l->v = nv;
+		l->vcap = nc;
+	}
+	memcpy(l->names + l->len, name, nl);
+	l->v[l->n++] = (hoist_fs_dirent){ l->len, type };
+	l->len += nl;
+	return 0;
+}
+
+void hoist_fs_dirlist_release(hoist_fs_dirlist *l)
+{
+	free(l->names);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int hoist_fs_dirlist_read(hoist_fs_dirlist *out, int dirfd, const char *where,
+	hoist_error **err)
+{
+	memset(out, 0, sizeof(*out));
+	int fd = dup(dirfd);
+	if (fd < 0)
+		return hoist_error_errno(err, errno, "read directory '%s'", where);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return hoist_error_errno(err, e, "read directory '%s'", where);
+	}
+	rewinddir(d);
+	int r = 0;
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno)
+				r = hoist_error_errno(err, errno, "read directory '%s'", where);
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (dirlist_add(out, de->d_name, de->d_type) < 0) {
+			r = hoist_error_set(err, HOIST_E_NOMEM, "out of memory");
+			break;
+		}
+	}
+	closedir(d);
+	if (r < 0) {
+		hoist_fs_dirlist_release(out);
+		return r;
+	}
+	if (out->n)
+		qsort_r(out->v, out->n, sizeof(*out->v), cmp_dirent, out->names);
+	return 0;
+}

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,36 @@ static void test_atomic_write(void **state)
 	close(dfd);
 }
 
+/* A directory's entries, sorted bytewise, with their types; read from the
+ * start however far the fd had been read. */
+static void test_dirlist(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/hoist-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	const char *files[] = { "b", "a.b", "C", "a" };
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(hoist_fs_write_atomic(dfd, files[i], "", 0, 0644, NULL), 0);
+	assert_int_equal(mkdirat(dfd, "a-dir", 0755), 0);
+	hoist_fs_dirlist l;
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(hoist_fs_dirlist_read(&l, dfd, dir, NULL), 0);
+		assert_int_equal(l.n, 5);
+		const char *want[] = { "C", "a", "a-dir", "a.b", "b" };
+		for (size_t i = 0; i < 5; i++)
+			assert_string_equal(hoist_fs_dirlist_name(&l, i), want[i]);
+		if (l.v[2].type != DT_UNKNOWN)
+			assert_int_equal(l.v[2].type, DT_DIR);
+		if (l.v[0].type != DT_UNKNOWN)
+			assert_int_equal(l.v[0].type, DT_REG);
+		hoist_fs_dirlist_release(&l);
+	}
+	assert_int_equal(hoist_fs_rm_rf(AT_FDCWD, dir, NULL), 0);
+	close(dfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_verify_reader),
 		cmocka_unit_test(test_limit_reader_and_copy),
 		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_dirlist),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
