@@ -394,14 +394,20 @@ static char *created_by(const hoist_df_instr *x, char *const *argv, size_t argc)
 
 typedef enum root_mode { ROOT_AUTO, ROOT_OVERLAY, ROOT_COPY } root_mode;
 
-static root_mode env_root_mode(void)
+static int env_root_mode(root_mode *out, hoist_error **err)
 {
 	const char *e = getenv("HOIST_RUN_ROOTFS");
-	if (e && !strcmp(e, "overlay"))
-		return ROOT_OVERLAY;
-	if (e && !strcmp(e, "copy"))
-		return ROOT_COPY;
-	return ROOT_AUTO;
+	*out = ROOT_AUTO;
+	if (!e || !*e)
+		return 0;
+	if (!strcmp(e, "overlay"))
+		*out = ROOT_OVERLAY;
+	else if (!strcmp(e, "copy"))
+		*out = ROOT_COPY;
+	else
+		return hoist_error_set(err, HOIST_E_INVALID,
+			"HOIST_RUN_ROOTFS='%s': expected 'overlay' or 'copy'", e);
+	return 0;
 }
 
 /* Runs the command once, in dir: on a copy of the stage in dir/root (then
@@ -411,7 +417,12 @@ static int run_on(build *b, stage *s, run_ctx *r, hoist_sandbox_net net,
 	const char *dir, const char *diff, rundir **copy, hoist_sandbox_unmount **um,
 	bool *refused, int *status, hoist_error **err)
 {
-	root_mode mode = b->no_overlay ? ROOT_COPY : env_root_mode();
+	root_mode mode = ROOT_COPY;
+	if (!b->no_overlay) {
+		int e = env_root_mode(&mode, err);
+		if (e < 0)
+			return e;
+	}
 	_cleanup_free_ char *root = NULL, *work = NULL;
 	if (asprintf(&root, "%s/root", dir) < 0 || asprintf(&work, "%s/work", dir) < 0)
 		return hoist_error_set(err, HOIST_E_NOMEM, "out of memory");

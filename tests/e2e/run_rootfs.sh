@@ -131,6 +131,11 @@ assert_eq "$(hoist run --rm --entrypoint "" e2e/rr-big:1 busybox sh -c 'ls /many
 one
 two" "the large stage's image"
 
+say "HOIST_RUN_ROOTFS other than overlay or copy is an error"
+HOIST_RUN_ROOTFS=ovelray expect_fail "HOIST_RUN_ROOTFS='ovelray': expected 'overlay' or 'copy'" \
+	hoist build --no-cache -t e2e/rr-bad:1 "$T/ctx"
+hoist digest local:e2e/rr-bad:1 >/dev/null 2>&1 && fail "a build with a bad HOIST_RUN_ROOTFS left an image"
+
 say "the byte bound counts all the stage's layers together"
 mkdir -p "$T/bytes"
 cat >"$T/bytes/Dockerfile" <<'DF'
